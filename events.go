@@ -1,0 +1,275 @@
+package qmp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The v2.0.4 calls below take `after` as Unix seconds, inclusive: an event
+// counts when its QEMU timestamp is at or after that second. Because several
+// events share a second, new code should prefer a cursor: take
+// EventCursor() before sending the command, then wait with
+// WaitEventAfter, which sees exactly the events that arrived later.
+
+func secs(after uint64) int64 { return int64(after) * 1e6 }
+
+func typesOf(t string) []string {
+	if t == "" {
+		return nil
+	}
+	return []string{t}
+}
+
+// GetEvents returns the buffered events of type t ("" for any type) whose
+// timestamp is at or after `after` (Unix seconds). If there are none, it
+// waits for the first such event and returns it alone, until ctx ends
+// (returning ctx.Err()) or the connection ends (returning its error).
+func (m *Monitor) GetEvents(ctx context.Context, t string, after uint64) ([]Event, error) {
+	q := query{EventFilter: EventFilter{Types: typesOf(t)}, since: secs(after)}
+	if found := m.events.lookup(q, 0); len(found) > 0 {
+		return events(found), nil
+	}
+	r, err := m.events.wait(ctxOrBackground(ctx), q)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{r.Event}, nil
+}
+
+// FindEvents returns the buffered events of type t ("" for any type) whose
+// timestamp is at or after `after` (Unix seconds), and whether there were
+// any. It works after the connection ended too.
+func (m *Monitor) FindEvents(t string, after uint64) ([]Event, bool) {
+	found := m.events.lookup(query{EventFilter: EventFilter{Types: typesOf(t)}, since: secs(after)}, 0)
+	return events(found), len(found) > 0
+}
+
+func events(rs []EventRecord) []Event {
+	out := make([]Event, len(rs))
+	for i := range rs {
+		out[i] = rs[i].Event
+	}
+	return out
+}
+
+func ctxOrBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
+
+// WaitEvent returns the first event of type t ("" for any) at or after
+// `after` (Unix seconds) that match accepts (nil accepts all): a buffered
+// one, or the first to arrive. match runs on the reader goroutine: keep it
+// quick.
+func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match func(Event) bool) (*Event, error) {
+	f := EventFilter{Types: typesOf(t)}
+	if match != nil {
+		f.Match = func(e *Event) bool { return match(*e) }
+	}
+	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: secs(after)})
+	if err != nil {
+		return nil, err
+	}
+	return &r.Event, nil
+}
+
+// EventCursor returns the Seq of the newest event received so far (0 when
+// none). Events that arrive later have larger Seq.
+func (m *Monitor) EventCursor() uint64 { return m.events.cursor() }
+
+// EventsAfter returns the buffered events with Seq > cursor that f selects.
+func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
+	return m.events.lookup(query{EventFilter: f, afterSeq: cursor}, 0)
+}
+
+// WaitEventAfter returns the first event with Seq > cursor that f selects,
+// buffered or future.
+func (m *Monitor) WaitEventAfter(ctx context.Context, cursor uint64, f EventFilter) (EventRecord, error) {
+	return m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, afterSeq: cursor})
+}
+
+// EventsSince returns the buffered events whose QEMU timestamp is at or
+// after t (microsecond precision) that f selects, in arrival order.
+func (m *Monitor) EventsSince(t time.Time, f EventFilter) []EventRecord {
+	return m.events.lookup(query{EventFilter: f, since: t.UnixMicro()}, 0)
+}
+
+// WaitEventSince returns the first event whose QEMU timestamp is at or
+// after t that f selects, buffered or future.
+func (m *Monitor) WaitEventSince(ctx context.Context, t time.Time, f EventFilter) (EventRecord, error) {
+	return m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: t.UnixMicro()})
+}
+
+// Subscribe follows events live from now on: each event f selects is sent
+// on the returned Subscription's C, buffered up to buffer events (256 when
+// buffer <= 0). It ends when ctx ends, on Close, when the reader falls
+// behind, or when the connection ends; see Subscription.
+func (m *Monitor) Subscribe(ctx context.Context, f EventFilter, buffer int) *Subscription {
+	return m.events.subscribe(ctxOrBackground(ctx), f, buffer)
+}
+
+// dataMatch builds a Match that decodes the event's data into a T and
+// applies ok to it; undecodable data does not match.
+func dataMatch[T any](ok func(*T) bool) func(*Event) bool {
+	return func(e *Event) bool {
+		var d T
+		return json.Unmarshal(e.Data, &d) == nil && ok(&d)
+	}
+}
+
+// WaitMachineResumeStateEvent waits for a RESUME event at or after `after`.
+func (m *Monitor) WaitMachineResumeStateEvent(ctx context.Context, after uint64) (*Event, error) {
+	return m.WaitEvent(ctx, "RESUME", after, nil)
+}
+
+// WaitDeviceDeletedEvent waits for the DEVICE_DELETED event of device (its
+// id, or its QOM path). The path-only events QEMU sends first for the
+// device's children do not match. When QEMU reports
+// DEVICE_UNPLUG_GUEST_ERROR for the device instead, it returns a
+// *DeviceUnplugError at once.
+func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
+	is := func(d *DeviceDeletedEventData) bool { return d.Device == device || d.Path == device }
+	f := EventFilter{Types: []string{"DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"}, Match: dataMatch(is)}
+	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: secs(after)})
+	if err != nil {
+		return nil, err
+	}
+	if r.Type == "DEVICE_UNPLUG_GUEST_ERROR" {
+		var d DeviceUnplugGuestErrorEventData
+		json.Unmarshal(r.Data, &d)
+		return nil, &DeviceUnplugError{Device: d.Device, Path: d.Path, Event: r.Event}
+	}
+	return &r.Event, nil
+}
+
+// WaitJobStatusChangeEvent waits a JOB_STATUS_CHANGE event for the specified
+// job ID reaching status.
+func (m *Monitor) WaitJobStatusChangeEvent(ctx context.Context, jobID, status string, after uint64) (*Event, error) {
+	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: EventFilter{
+		Types: []string{"JOB_STATUS_CHANGE"},
+		Match: dataMatch(func(d *JobStatusChangeEventData) bool { return d.JobID == jobID && d.Status == status }),
+	}, since: secs(after)})
+	if err != nil {
+		return nil, err
+	}
+	return &r.Event, nil
+}
+
+// waitTray waits for DEVICE_TRAY_MOVED of device (block device name or
+// qdev id); open nil accepts either state.
+func (m *Monitor) waitTray(ctx context.Context, device string, open *bool, after uint64) (*Event, error) {
+	return m.WaitEvent(ctx, "DEVICE_TRAY_MOVED", after, func(e Event) bool {
+		var d DeviceTrayMovedEventData
+		return json.Unmarshal(e.Data, &d) == nil && (d.Device == device || d.QdevID == device) &&
+			(open == nil || d.Open == *open)
+	})
+}
+
+// WaitDeviceTrayMovedEvent waits a DEVICE_TRAY_MOVED event with any state for the specified device.
+func (m *Monitor) WaitDeviceTrayMovedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
+	return m.waitTray(ctx, device, nil, after)
+}
+
+// WaitDeviceTrayClosedEvent waits a DEVICE_TRAY_MOVED event with state == "close" for the specified device.
+func (m *Monitor) WaitDeviceTrayClosedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
+	closed := false
+	return m.waitTray(ctx, device, &closed, after)
+}
+
+// WaitDeviceTrayOpenedEvent waits a DEVICE_TRAY_MOVED event with state == "open" for the specified device.
+func (m *Monitor) WaitDeviceTrayOpenedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
+	open := true
+	return m.waitTray(ctx, device, &open, after)
+}
+
+// findByDevice returns the first buffered event of type t at or after
+// `after` whose data, decoded as T, names device.
+func findByDevice[T any](m *Monitor, t, device string, after uint64, dev func(*T) string) (*Event, bool, error) {
+	events, _ := m.FindEvents(t, after)
+	for i := range events {
+		var d T
+		if err := json.Unmarshal(events[i].Data, &d); err != nil {
+			return nil, false, fmt.Errorf("qmp: decoding %s data: %w", t, err)
+		}
+		if dev(&d) == device {
+			return &events[i], true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// FindBlockJobErrorEvent tries to find a BLOCK_JOB_ERROR for the specified device.
+func (m *Monitor) FindBlockJobErrorEvent(device string, after uint64) (*Event, bool, error) {
+	return findByDevice(m, "BLOCK_JOB_ERROR", device, after, func(d *BlockJobErrorEventData) string { return d.Device })
+}
+
+// FindBlockJobCompletedEvent tries to find a BLOCK_JOB_COMPLETED event for the specified device.
+func (m *Monitor) FindBlockJobCompletedEvent(device string, after uint64) (*Event, bool, error) {
+	return findByDevice(m, "BLOCK_JOB_COMPLETED", device, after, func(d *BlockJobCompletedEventData) string { return d.Device })
+}
+
+// BlockJobResult is how a block job ended, as WaitBlockJob reports it.
+type BlockJobResult struct {
+	// Status is "completed", "cancelled", or "error" (BLOCK_JOB_ERROR: the
+	// job hit an I/O error and, with on-error=stop, is paused).
+	Status string
+	// Error is QEMU's error message for a job that completed with an error,
+	// or "<operation> error, action <action>" for Status "error".
+	Error string
+	Event EventRecord
+}
+
+// WaitBlockJob waits until the block job on device (its job id) completes,
+// is cancelled, or reports an I/O error, considering events with Seq >
+// cursor (take EventCursor() before starting the job).
+func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64) (*BlockJobResult, error) {
+	f := EventFilter{
+		Types: []string{"BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "BLOCK_JOB_ERROR"},
+		Match: dataMatch(func(d *BlockJobCompletedEventData) bool { return d.Device == device }),
+	}
+	r, err := m.WaitEventAfter(ctx, cursor, f)
+	if err != nil {
+		return nil, err
+	}
+	res := &BlockJobResult{Event: r}
+	switch r.Type {
+	case "BLOCK_JOB_COMPLETED":
+		var d BlockJobCompletedEventData
+		json.Unmarshal(r.Data, &d)
+		res.Status, res.Error = "completed", d.ErrMessage
+	case "BLOCK_JOB_CANCELLED":
+		res.Status = "cancelled"
+	default:
+		var d BlockJobErrorEventData
+		json.Unmarshal(r.Data, &d)
+		res.Status, res.Error = "error", d.Operation+" error, action "+d.Action
+	}
+	return res, nil
+}
+
+// WaitMigration waits for a MIGRATION event with a final status
+// ("completed", "failed" or "cancelled") after cursor and returns that
+// status. QEMU sends MIGRATION events only when the "events" migration
+// capability is on (migrate-set-capabilities).
+func (m *Monitor) WaitMigration(ctx context.Context, cursor uint64) (string, error) {
+	final := func(d *MigrationEventData) bool {
+		return d.Status == "completed" || d.Status == "failed" || d.Status == "cancelled"
+	}
+	r, err := m.WaitEventAfter(ctx, cursor, EventFilter{Types: []string{"MIGRATION"}, Match: dataMatch(final)})
+	if err != nil {
+		return "", err
+	}
+	var d MigrationEventData
+	json.Unmarshal(r.Data, &d)
+	return d.Status, nil
+}
+
+// WaitShutdown waits for the SHUTDOWN event after cursor. It also finds one
+// that arrived just before QEMU closed the connection.
+func (m *Monitor) WaitShutdown(ctx context.Context, cursor uint64) (EventRecord, error) {
+	return m.WaitEventAfter(ctx, cursor, EventFilter{Types: []string{"SHUTDOWN"}})
+}

@@ -1,0 +1,410 @@
+package qmp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configures a Monitor. The zero value (or a nil *Options) gives
+// the defaults documented on each field.
+type Options struct {
+	// MaxMessageSize is the largest message QEMU may send, in bytes. A larger
+	// one ends the connection with ErrMessageTooLarge. Default 64 MiB
+	// (query-qmp-schema is ~200 KB).
+	MaxMessageSize int
+
+	// EventHistory is how many events the history keeps. Default 10,000.
+	EventHistory int
+	// EventHistoryBytes bounds the bytes of event data the history keeps
+	// (oldest evicted first). Default 64 MiB.
+	EventHistoryBytes int
+	// EventHistoryAge, when positive, also evicts events received longer ago
+	// than this.
+	EventHistoryAge time.Duration
+
+	// Logger, when set, receives every message sent and received at debug
+	// level, and dropped or malformed messages at warn level.
+	Logger *slog.Logger
+
+	// WaitForSocket makes Dial retry while the socket does not exist or
+	// refuses connections (QEMU still starting), until its ctx ends.
+	// NewMonitor never waits: it fails at once when nothing listens.
+	WaitForSocket bool
+
+	// EnableOOB asks for the "oob" capability when QEMU offers it, so that
+	// RunOOB can send out-of-band commands.
+	EnableOOB bool
+
+	// MaxInFlight caps the in-band commands sent and not yet answered;
+	// further callers wait for a slot (bounded by their ctx). Default: 8 when
+	// OOB was negotiated (QEMU stops reading its socket once 8 in-band
+	// commands are queued, which would also hold back OOB commands),
+	// unlimited otherwise.
+	MaxInFlight int
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.MaxMessageSize <= 0 {
+		r.MaxMessageSize = 64 << 20
+	}
+	if r.EventHistory <= 0 {
+		r.EventHistory = 10000
+	}
+	if r.EventHistoryBytes <= 0 {
+		r.EventHistoryBytes = 64 << 20
+	}
+	return r
+}
+
+// Monitor is a connection to a QMP server (QEMU's monitor socket).
+//
+// All methods are safe for concurrent use. Commands from many goroutines are
+// pipelined on the one connection; one reader goroutine hands each reply to
+// the goroutine that sent the command and files every event in the history.
+type Monitor struct {
+	conn net.Conn
+	opts Options
+	log  *slog.Logger
+
+	version Version
+	caps    []string // offered by QEMU in its greeting
+	oob     bool     // "oob" negotiated
+
+	events *history
+
+	// mu guards the send queue, the in-band replies awaited, the OOB calls,
+	// and the end of the connection.
+	mu      sync.Mutex
+	sendq   []*call     // written by whichever caller is the current flusher
+	bufs    net.Buffers // the flusher's writev list, reused
+	writing bool        // a flusher is active
+	inband  callQueue
+	oobIDs  map[string]*call
+	oobSeq  uint64
+	err     error // terminal error once the connection ended
+
+	inflight chan struct{} // in-band slots; nil = unlimited
+	fdSlot   chan struct{} // one fd-carrying command at a time
+
+	done       chan struct{} // closed when the connection ended
+	readerDone chan struct{} // closed when the reader goroutine returned
+	closeOnce  sync.Once
+	failOnce   sync.Once
+	cause      error // first reason the connection ends; written once under failOnce
+}
+
+// NewMonitor connects to the QMP unix socket at path and negotiates
+// capabilities, all within timeout. It fails at once when no QEMU listens
+// (IsSocketNotAvailable reports true for that error).
+//
+// Several clients on one QMP socket are not possible: QEMU greets the second
+// one only after the first leaves, so NewMonitor then fails with an error
+// wrapping ErrHandshake once timeout has passed.
+func NewMonitor(path string, timeout time.Duration) (*Monitor, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return Dial(ctx, "unix", path, nil)
+}
+
+// Dial connects to a QMP server on network "unix" or "tcp" and negotiates
+// capabilities; ctx bounds the whole set-up, not the monitor's life.
+func Dial(ctx context.Context, network, address string, opts *Options) (*Monitor, error) {
+	switch network {
+	case "unix", "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("qmp: unsupported network %q (want unix or tcp)", network)
+	}
+	var d net.Dialer
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		conn, err := d.DialContext(ctx, network, address)
+		if err == nil {
+			return NewMonitorConn(ctx, conn, opts)
+		}
+		if opts == nil || !opts.WaitForSocket || !IsSocketNotAvailable(err) {
+			return nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("qmp: waiting for %s: %w (last error: %v)", address, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// NewMonitorConn runs the QMP handshake on conn, a connection the caller
+// already has (a socketpair, an inherited fd, a custom transport), and
+// returns a Monitor that owns conn: it closes conn on failure and on Close.
+// ctx bounds the handshake only.
+func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor, error) {
+	o := opts.withDefaults()
+	m := &Monitor{
+		conn:       conn,
+		opts:       o,
+		log:        o.Logger,
+		events:     newHistory(o),
+		oobIDs:     make(map[string]*call),
+		fdSlot:     make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	fr := newFramer(conn, o.MaxMessageSize)
+	if err := m.handshake(ctx, fr); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if n := o.MaxInFlight; n > 0 || m.oob {
+		if n <= 0 {
+			n = 8
+		}
+		m.inflight = make(chan struct{}, n)
+	}
+	go m.readLoop(fr)
+	return m, nil
+}
+
+// handshake reads the greeting and negotiates capabilities. ctx is mapped
+// onto the connection's deadline so that a silent server cannot hold us.
+func (m *Monitor) handshake(ctx context.Context, fr *framer) error {
+	if dl, ok := ctx.Deadline(); ok {
+		m.conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { m.conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		stop()
+		m.conn.SetDeadline(time.Time{})
+	}()
+	start := time.Now()
+
+	// next returns the next message that is not an event; events are filed
+	// in the history, as QEMU may send them at any time.
+	next := func(what string) (members, error) {
+		for {
+			msg, err := fr.next()
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil {
+					if what == "greeting" {
+						return members{}, fmt.Errorf("%w: no QMP greeting within %v: is another client connected? (%w)",
+							ErrHandshake, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+					}
+					return members{}, fmt.Errorf("%w: no reply to qmp_capabilities within %v (%w)",
+						ErrNegotiation, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+				}
+				if what == "greeting" {
+					return members{}, fmt.Errorf("%w: reading the greeting: %w", ErrHandshake, err)
+				}
+				return members{}, fmt.Errorf("%w: reading the reply to qmp_capabilities: %w", ErrNegotiation, err)
+			}
+			m.logMsg("recv", msg)
+			mb, err := splitMembers(msg)
+			if err != nil {
+				return members{}, err
+			}
+			if mb.present&hasEvent != 0 {
+				m.addEvent(msg)
+				continue
+			}
+			return mb, nil
+		}
+	}
+
+	mb, err := next("greeting")
+	if err != nil {
+		return err
+	}
+	var greeting struct {
+		Version      Version  `json:"version"`
+		Capabilities []string `json:"capabilities"`
+	}
+	if mb.present&hasQMP == 0 || json.Unmarshal(mb.qmp, &greeting) != nil {
+		return fmt.Errorf("%w: got %.200s", ErrHandshake, mb.qmp)
+	}
+	m.version, m.caps = greeting.Version, greeting.Capabilities
+
+	neg := []byte(`{"execute":"qmp_capabilities"}`)
+	if m.opts.EnableOOB && slices.Contains(m.caps, "oob") {
+		neg = []byte(`{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}`)
+		m.oob = true
+	}
+	m.logMsg("send", neg)
+	if _, err := m.conn.Write(neg); err != nil {
+		return fmt.Errorf("%w: %w", ErrNegotiation, err)
+	}
+	mb, err = next("negotiation")
+	if err != nil {
+		return err
+	}
+	if mb.present&hasReturn == 0 {
+		return fmt.Errorf("%w: %s", ErrNegotiation, qmpError(mb.err))
+	}
+	return nil
+}
+
+// Version returns QEMU's version from the greeting.
+func (m *Monitor) Version() Version { return m.version }
+
+// Capabilities returns the capabilities QEMU offered in its greeting.
+func (m *Monitor) Capabilities() []string { return slices.Clone(m.caps) }
+
+// OOBEnabled reports whether out-of-band execution was negotiated
+// (Options.EnableOOB and QEMU offered it).
+func (m *Monitor) OOBEnabled() bool { return m.oob }
+
+// Done returns a channel that is closed when the connection has ended:
+// Close, QEMU closing the socket, or a read or protocol error.
+func (m *Monitor) Done() <-chan struct{} { return m.done }
+
+// Err returns why the connection ended (a *ClosedError), or nil while it is
+// alive.
+func (m *Monitor) Err() error {
+	select {
+	case <-m.done:
+		return m.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection and waits for the reader goroutine to exit.
+// Every pending call and wait returns an error for which IsSocketClosed is
+// true. The event history stays readable. Close is idempotent, never sends
+// anything, and returns promptly even when QEMU is wedged. It returns nil.
+func (m *Monitor) Close() error {
+	m.closeOnce.Do(func() { m.fail(nil) })
+	<-m.readerDone
+	return nil
+}
+
+// fail records the first reason the connection ends and closes the socket,
+// which makes the reader return; the reader then settles every waiter.
+func (m *Monitor) fail(cause error) {
+	m.failOnce.Do(func() {
+		m.cause = cause
+		m.conn.Close()
+	})
+}
+
+func (m *Monitor) readLoop(fr *framer) {
+	defer close(m.readerDone)
+	var err error
+	for {
+		var msg []byte
+		if msg, err = fr.next(); err != nil {
+			break
+		}
+		if err = m.dispatch(msg); err != nil {
+			break
+		}
+	}
+	m.fail(normalEnd(err))
+	m.finish()
+}
+
+// normalEnd maps how reading stopped to the cause the caller sees.
+func normalEnd(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil // our own Close, or fail after a write error (cause recorded first)
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && se.Err == syscall.ECONNRESET {
+		// QEMU's quit closes the socket with our unread bytes in it: a reset
+		// is as normal an end as EOF.
+		return io.EOF
+	}
+	return err
+}
+
+// finish settles everything once the reader has stopped.
+func (m *Monitor) finish() {
+	m.mu.Lock()
+	m.err = &ClosedError{Cause: m.cause}
+	pending := m.inband.drain()
+	for _, c := range m.sendq {
+		c.queued = false
+		c.closeFD()
+		pending = append(pending, c)
+	}
+	m.sendq = nil
+	for _, c := range m.oobIDs {
+		pending = append(pending, c)
+	}
+	clear(m.oobIDs)
+	m.mu.Unlock()
+	for _, c := range pending {
+		c.complete(m.err)
+	}
+	m.events.end(m.err)
+	close(m.done)
+	if m.log != nil {
+		m.log.Debug("qmp: connection ended", "err", m.err)
+	}
+}
+
+// dispatch routes one message. An error return ends the connection.
+func (m *Monitor) dispatch(msg []byte) error {
+	m.logMsg("recv", msg)
+	mb, err := splitMembers(msg)
+	if err != nil {
+		return err
+	}
+	switch {
+	case mb.present&hasEvent != 0:
+		m.addEvent(msg)
+	case mb.present&(hasReturn|hasError) != 0:
+		m.deliver(mb)
+	default:
+		m.warn("qmp: dropped a message that is neither a reply nor an event", msg)
+	}
+	return nil
+}
+
+func (m *Monitor) addEvent(msg []byte) {
+	var raw struct {
+		Type      string          `json:"event"`
+		Data      json.RawMessage `json:"data"`
+		Timestamp struct {
+			Seconds      int64 `json:"seconds"`
+			Microseconds int64 `json:"microseconds"`
+		} `json:"timestamp"`
+	}
+	if err := json.Unmarshal(msg, &raw); err != nil {
+		m.warn("qmp: dropped a malformed event: "+err.Error(), msg)
+		return
+	}
+	e := Event{Type: raw.Type, Data: raw.Data}
+	now := time.Now()
+	if raw.Timestamp.Seconds < 0 || raw.Timestamp.Microseconds < 0 {
+		e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(now.Unix()), uint64(now.Nanosecond()/1000)
+	} else {
+		e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(raw.Timestamp.Seconds), uint64(raw.Timestamp.Microseconds)
+	}
+	m.events.add(e, now)
+}
+
+func (m *Monitor) logMsg(dir string, msg []byte) {
+	if m.log != nil && m.log.Enabled(context.Background(), slog.LevelDebug) {
+		m.log.Debug("qmp "+dir, "msg", string(msg))
+	}
+}
+
+func (m *Monitor) warn(what string, msg []byte) {
+	if m.log != nil {
+		m.log.Warn(what, "msg", fmt.Sprintf("%.512s", msg))
+	}
+}

@@ -1,0 +1,171 @@
+package qmp
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Command represents a QMP command. See
+// https://www.qemu.org/docs/master/interop/qmp-spec.html
+//
+// Arguments is marshaled with encoding/json; a nil interface omits it.
+type Command struct {
+	Name      string      `json:"execute"`
+	Arguments interface{} `json:"arguments,omitempty"`
+}
+
+// Response represents a common structure of QMP response.
+//
+// The Monitor does not use it on its hot path; it is kept for programs
+// written against v2.0.4 that decode raw QMP messages themselves.
+type Response struct {
+	// Contains the data returned by the command.
+	Return *json.RawMessage `json:"return"`
+
+	// Contains details about an error that occurred.
+	Error *GenericError `json:"error"`
+
+	// A status change notification message
+	// that can be sent unilaterally by the QMP server.
+	Event *json.RawMessage `json:"event"`
+
+	// A greeting message that is sent once when
+	// a new QMP connection is established.
+	Greeting *json.RawMessage `json:"QMP"`
+}
+
+// Event represents a QMP asynchronous event.
+type Event struct {
+	// Type or name of event. E.g., BLOCK_JOB_COMPLETED.
+	Type string `json:"event"`
+
+	// Arbitrary event data; nil when the event has none.
+	Data json.RawMessage `json:"data"`
+
+	// Event timestamp, provided by QEMU. QEMU sends -1 when its clock
+	// failed; such an event gets the time the monitor received it instead.
+	Timestamp struct {
+		Seconds      uint64 `json:"seconds"`
+		Microseconds uint64 `json:"microseconds"`
+	} `json:"timestamp"`
+}
+
+// Time returns the event's QEMU timestamp.
+func (e *Event) Time() time.Time {
+	return time.Unix(int64(e.Timestamp.Seconds), int64(e.Timestamp.Microseconds)*1000)
+}
+
+// micros is the timestamp in microseconds since the Unix epoch, the unit
+// QEMU uses and the one the history indexes.
+func (e *Event) micros() int64 {
+	return int64(e.Timestamp.Seconds)*1e6 + int64(e.Timestamp.Microseconds)
+}
+
+// Version represents a QEMU version structure returned when a QMP connection is initiated.
+type Version struct {
+	Package string `json:"package"`
+	QEMU    struct {
+		Major int `json:"major"`
+		Micro int `json:"micro"`
+		Minor int `json:"minor"`
+	} `json:"qemu"`
+}
+
+// HumanCommand represents a query struct to execute a command
+// over the human monitor.
+type HumanCommand struct {
+	Cmd string `json:"command-line"`
+}
+
+// TransactionAction is a common structure of a QAPI command
+// that can be executed as a part of transaction.
+type TransactionAction struct {
+	Type string      `json:"type"`
+	Data interface{} `json:"data"`
+}
+
+// TransactionProperties is a set of additional options
+// to control the execution of a transaction.
+type TransactionProperties struct {
+	CompletionMode string `json:"completion-mode"`
+}
+
+// AllowedTransactionActions is the list of QAPI commands
+// that can be performed with transaction: QEMU's TransactionAction kinds
+// (QEMU 9.x), plus the names older QEMU versions used ("x-" prefixes).
+// RunTransaction rejects any other name before sending anything.
+var AllowedTransactionActions = map[string]struct{}{
+	"abort":                           {},
+	"block-dirty-bitmap-add":          {},
+	"block-dirty-bitmap-remove":       {},
+	"block-dirty-bitmap-clear":        {},
+	"block-dirty-bitmap-enable":       {},
+	"block-dirty-bitmap-disable":      {},
+	"block-dirty-bitmap-merge":        {},
+	"x-block-dirty-bitmap-enable":     {},
+	"x-block-dirty-bitmap-disable":    {},
+	"x-block-dirty-bitmap-merge":      {},
+	"blockdev-backup":                 {},
+	"blockdev-snapshot":               {},
+	"blockdev-snapshot-internal-sync": {},
+	"blockdev-snapshot-sync":          {},
+	"drive-backup":                    {},
+}
+
+// DeviceDeletedEventData describes the properties of the DEVICE_DELETED event.
+//
+// Emitted whenever the device removal completion is acknowledged by the guest.
+// Devices without an id, and the child objects QEMU removes first, carry
+// only Path.
+type DeviceDeletedEventData struct {
+	Device string `json:"device"`
+	Path   string `json:"path"`
+}
+
+// BlockJobErrorEventData describes the properties of the BLOCK_JOB_ERROR event.
+//
+// Emitted when a block job encounters an error.
+type BlockJobErrorEventData struct {
+	Device    string `json:"device"`
+	Operation string `json:"operation"`
+	Action    string `json:"action"` // v2.0.4 misspelled the tag as "acton"
+}
+
+// BlockJobCompletedEventData describes the properties of the BLOCK_JOB_COMPLETED event.
+//
+// Emitted when a block job has completed.
+type BlockJobCompletedEventData struct {
+	Device     string `json:"device"`
+	Type       string `json:"type"`
+	ErrMessage string `json:"error"`
+}
+
+// JobStatusChangeEventData describes the properties of the JOB_STATUS_CHANGE event.
+//
+// Emitted when a job transitions to a different status.
+type JobStatusChangeEventData struct {
+	JobID  string `json:"id"`
+	Status string `json:"status"`
+}
+
+// DeviceTrayMovedEventData describes the properties of the DEVICE_TRAY_MOVED event.
+//
+// Emitted whenever the tray of a removable device is moved.
+type DeviceTrayMovedEventData struct {
+	Device string `json:"device"`
+	Open   bool   `json:"tray-open"`
+	QdevID string `json:"id"`
+}
+
+// DeviceUnplugGuestErrorEventData describes the DEVICE_UNPLUG_GUEST_ERROR
+// event: the guest refused or failed to release a device.
+type DeviceUnplugGuestErrorEventData struct {
+	Device string `json:"device"`
+	Path   string `json:"path"`
+}
+
+// MigrationEventData describes the MIGRATION event (sent when the
+// "events" migration capability is on).
+type MigrationEventData struct {
+	Status string `json:"status"`
+}
