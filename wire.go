@@ -159,6 +159,9 @@ func (f *framer) scan() ([]byte, error) {
 			f.stack = f.stack[:len(f.stack)-1]
 			if len(f.stack) == 0 {
 				msg := b[f.start : i+1]
+				if len(msg) > f.max {
+					return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, f.max)
+				}
 				f.start, f.pos, f.began = i+1, i+1, false
 				return msg, nil
 			}

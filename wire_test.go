@@ -1,0 +1,122 @@
+package qmp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// frames runs the framer over input delivered by r and returns the messages.
+func frames(t *testing.T, r io.Reader, max int) ([]string, error) {
+	t.Helper()
+	f := newFramer(r, max)
+	var out []string
+	for {
+		msg, err := f.next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, string(msg))
+	}
+}
+
+func TestFramerSplitsMessages(t *testing.T) {
+	in := "{\"return\": {}}\r\n{\"a\": \"}{\\\"\"}\n\n  {\n  \"pretty\": [\n    1,\n    {}\n  ]\n}\r\n{}{\"x\":null}"
+	want := []string{`{"return": {}}`, `{"a": "}{\""}`, "{\n  \"pretty\": [\n    1,\n    {}\n  ]\n}", `{}`, `{"x":null}`}
+	for name, r := range map[string]io.Reader{
+		"whole":   strings.NewReader(in),
+		"onebyte": iotest.OneByteReader(strings.NewReader(in)),
+		"half":    iotest.HalfReader(strings.NewReader(in)),
+	} {
+		got, err := frames(t, r, 1<<20)
+		if err != io.EOF {
+			t.Errorf("%s: err = %v, want io.EOF", name, err)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: got %q\nwant %q", name, got, want)
+		}
+	}
+}
+
+func TestFramerErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"garbage\r\n", errProtocol},
+		{`{"a": [}`, errProtocol},
+		{`{"a": "x` + "\x01" + `"}`, errProtocol},
+		{`{"a": @}`, errProtocol},
+		{`{"return": {}`, io.ErrUnexpectedEOF},
+		{`{"a": "` + strings.Repeat("x", 5000) + `"}`, ErrMessageTooLarge},
+		{strings.Repeat("[", 2000), errProtocol},
+	} {
+		_, err := frames(t, strings.NewReader(tc.in), 4096)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%.40q: err = %v, want %v", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestFramerLargeMessage(t *testing.T) {
+	big := `{"return": "` + strings.Repeat("y", 3<<20) + `"}`
+	got, err := frames(t, strings.NewReader(big+"\r\n"+`{"return": 1}`), 64<<20)
+	if err != io.EOF || len(got) != 2 || got[0] != big || got[1] != `{"return": 1}` {
+		t.Fatalf("got %d messages, err %v", len(got), err)
+	}
+}
+
+func TestSplitMembers(t *testing.T) {
+	mb, err := splitMembers([]byte(`{"id": "o1", "error": {"class": "GenericError", "desc": "x"}, "return": null, "extra": [1, {"id": 2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(mb.id) != `"o1"` || string(mb.ret) != "null" || string(mb.err) != `{"class": "GenericError", "desc": "x"}` ||
+		mb.present != hasReturn|hasError {
+		t.Fatalf("got %+v", mb)
+	}
+	for _, bad := range []string{`{1: 2}`, `{"a" 1}`, `{"a": 1 "b": 2}`, `{"a": }`} {
+		if _, err := splitMembers([]byte(bad)); !errors.Is(err, errProtocol) {
+			t.Errorf("%s: err = %v, want a protocol error", bad, err)
+		}
+	}
+}
+
+// FuzzFramer checks the framer and member splitter against encoding/json:
+// every valid object is framed whole with the same top-level members, and
+// nothing panics on any input.
+func FuzzFramer(f *testing.F) {
+	for _, s := range []string{`{"return": {}}`, `{"event": "X", "data": {"a": "\"}"}, "timestamp": {"seconds": 1, "microseconds": 2}}`,
+		`{"id": [1, 2], "return": "\u00e9"}`, `{"QMP": {"version": {}}}`, `{]`, `{"a":"\\"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fr := newFramer(iotest.OneByteReader(bytes.NewReader(in)), 1<<16)
+		msg, err := fr.next()
+		var obj map[string]json.RawMessage
+		valid := json.Unmarshal(in, &obj) == nil && obj != nil
+		if !valid {
+			if err == nil {
+				splitMembers(msg) // must not panic
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("valid object %q: %v", in, err)
+		}
+		mb, err := splitMembers(msg)
+		if err != nil {
+			t.Fatalf("valid object %q: %v", in, err)
+		}
+		if r, ok := obj["return"]; ok && !bytes.Equal(bytes.TrimSpace(r), mb.ret) {
+			t.Fatalf("return %q, json says %q", mb.ret, r)
+		}
+		if _, ok := obj["event"]; ok != (mb.present&hasEvent != 0) {
+			t.Fatalf("event presence differs for %q", in)
+		}
+	})
+}
