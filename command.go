@@ -369,7 +369,17 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 		}
 		return NewQMPError(&qe)
 	}
-	if res == nil {
+	switch r := res.(type) {
+	case nil:
+		return nil
+	case *json.RawMessage:
+		// The reader has already checked the value's structure; a full
+		// decode would only validate it again (3 ms for a 1 MiB schema).
+		if cap(c.ret) > 64<<10 {
+			*r, c.ret = c.ret, nil // too big to pool: hand it over
+		} else {
+			*r = append((*r)[:0], c.ret...)
+		}
 		return nil
 	}
 	if err := json.Unmarshal(c.ret, res); err != nil {
@@ -430,10 +440,9 @@ func (m *Monitor) send(c *call) error {
 		return nil
 	}
 	m.writing = true
-	var spare []*call
 	for {
 		batch := m.sendq
-		m.sendq = spare
+		m.sendq = m.spareq[:0]
 		if m.err != nil {
 			// The connection ended while we were writing: finish() could not
 			// see these calls, so settle them here.
@@ -456,8 +465,8 @@ func (m *Monitor) send(c *call) error {
 		m.mu.Unlock()
 		err := m.write(batch)
 		clear(batch)
-		spare = batch[:0]
 		m.mu.Lock()
+		m.spareq = batch[:0]
 		if err != nil {
 			m.writing = false
 			m.mu.Unlock()
@@ -494,8 +503,8 @@ func (m *Monitor) write(batch []*call) error {
 			bufs = bufs[:len(bufs)-1]
 		}
 		if err == nil && len(bufs) > 0 {
-			out := bufs // WriteTo consumes its receiver; keep bufs for reuse
-			_, err = out.WriteTo(m.conn)
+			m.out = bufs // WriteTo consumes its receiver; keep bufs for reuse
+			_, err = m.out.WriteTo(m.conn)
 			bufs = bufs[:0]
 		}
 		if fd >= 0 {

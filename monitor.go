@@ -90,7 +90,9 @@ type Monitor struct {
 	// and the end of the connection.
 	mu      sync.Mutex
 	sendq   []*call     // written by whichever caller is the current flusher
+	spareq  []*call     // the other half of sendq's double buffer
 	bufs    net.Buffers // the flusher's writev list, reused
+	out     net.Buffers // what WriteTo consumes (a field, so it does not escape per write)
 	writing bool        // a flusher is active
 	inband  callQueue
 	oobIDs  map[string]*call

@@ -14,9 +14,11 @@ import (
 // The one full JSON decode is the caller's own, into its result type.
 //
 // The scan is strict about structure (balanced, correctly nested brackets,
-// terminated strings, no control bytes in strings, nothing but literal
-// characters outside strings) so garbage on the stream is caught here and
-// ends the connection with a clear error rather than being misrouted.
+// terminated strings, nothing but literal characters outside strings) so
+// garbage on the stream is caught here and ends the connection with a clear
+// error rather than being misrouted. What it does not check (the contents
+// of strings, the spelling of literals) the caller's decode of its result
+// does.
 
 // errProtocol wraps every framing and routing failure.
 var errProtocol = errors.New("qmp: protocol error")
@@ -38,6 +40,8 @@ type framer struct {
 	inStr bool   // inside a string
 	esc   bool   // after a backslash inside a string
 	stack []byte // open brackets
+
+	small int // messages in a row that would have fit the initial buffer
 }
 
 func newFramer(r io.Reader, max int) *framer {
@@ -83,8 +87,10 @@ func (f *framer) fill() {
 		copy(nb, f.buf[:f.end])
 		f.buf = nb
 	}
-	// Shrink back after a huge message so an idle monitor does not pin it.
-	if f.start == f.end && len(f.buf) > 4*readChunk {
+	// Give back a buffer grown for huge messages once they have stopped
+	// coming, so an idle monitor does not pin it, while a caller that keeps
+	// asking for query-qmp-schema does not regrow it every time.
+	if f.start == f.end && len(f.buf) > 4*readChunk && f.small > 64 {
 		f.buf = make([]byte, readChunk)
 		f.start, f.end, f.pos = 0, 0, 0
 	}
@@ -114,33 +120,28 @@ func (f *framer) scan() ([]byte, error) {
 	for i < len(b) {
 		c := b[i]
 		if f.inStr {
-			// Strings dominate large replies: skip plain bytes quickly.
-			j := bytes.IndexAny(b[i:], "\"\\")
+			// Strings dominate large replies: jump to the next quote or
+			// backslash with the vectorised IndexByte.
 			if f.esc {
-				j = 0
+				f.esc = false
+				i++
+				continue
 			}
+			rest := b[i:]
+			j := bytes.IndexByte(rest, '"')
 			if j < 0 {
-				j = len(b) - i
+				j = len(rest)
 			}
-			for _, x := range b[i : i+j] {
-				if x < 0x20 {
-					return nil, f.bad(b, i, "control character in string")
-				}
+			if k := bytes.IndexByte(rest[:j], '\\'); k >= 0 {
+				f.esc = true
+				i += k + 1
+				continue
 			}
 			i += j
-			if i == len(b) {
-				break
-			}
-			c = b[i]
-			switch {
-			case f.esc:
-				f.esc = false
-			case c == '\\':
-				f.esc = true
-			case c == '"':
+			if i < len(b) {
 				f.inStr = false
+				i++
 			}
-			i++
 			continue
 		}
 		switch c {
@@ -161,6 +162,9 @@ func (f *framer) scan() ([]byte, error) {
 				msg := b[f.start : i+1]
 				if len(msg) > f.max {
 					return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, f.max)
+				}
+				if f.small++; len(msg) > readChunk {
+					f.small = 0
 				}
 				f.start, f.pos, f.began = i+1, i+1, false
 				return msg, nil
@@ -273,13 +277,18 @@ func skipSpace(b []byte, i int) int {
 
 // skipString returns the index after the string that starts at b[i].
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	i++
+	for i < len(b) {
+		rest := b[i:]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return len(b)
 		}
+		if k := bytes.IndexByte(rest[:j], '\\'); k >= 0 {
+			i += k + 2 // the backslash and the byte it escapes
+			continue
+		}
+		return i + j + 1
 	}
 	return len(b)
 }
