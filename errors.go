@@ -18,6 +18,7 @@ var (
 
 	// ErrOperationCanceled is kept from v2.0.4. Calls on a monitor whose
 	// connection ended return a *ClosedError instead (see IsSocketClosed).
+	//lint:ignore ST1005 the text is v2.0.4's, which callers may compare
 	ErrOperationCanceled = errors.New("Operation canceled: channel was closed")
 
 	// ErrClosed matches (errors.Is) every error a call returns because the

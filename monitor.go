@@ -96,7 +96,6 @@ type Monitor struct {
 	writing bool        // a flusher is active
 	inband  callQueue
 	oobIDs  map[string]*call
-	oobSeq  uint64
 	err     error // terminal error once the connection ended
 
 	inflight chan struct{} // in-band slots; nil = unlimited
