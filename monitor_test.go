@@ -1,6 +1,17 @@
 package qmp_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,5 +38,505 @@ func TestNewMonitorAndRun(t *testing.T) {
 	}
 	if v := m.Version(); v.QEMU.Major != 7 || v.QEMU.Minor != 2 || v.QEMU.Micro != 22 {
 		t.Fatalf("Version() = %+v", v)
+	}
+}
+
+// proxyQMP listens on network/address and relays every connection to the
+// unix socket target, so that a fake server can be reached over TCP or at
+// a path that appears only later. It returns the listening address.
+func proxyQMP(t *testing.T, network, address, target string) string {
+	t.Helper()
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(up)
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(up, c); up.Close() }()
+			go func() { defer wg.Done(); io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// waitGoroutineBlocked waits until a goroutine started by the running test
+// is blocked with frame (e.g. "qmp/v2.Dial(") on top of its stack: the
+// only signal that a call has reached a wait that has no hook of its own.
+func waitGoroutineBlocked(t *testing.T, frame string) {
+	t.Helper()
+	owner := "_test." + t.Name() + "."
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			lines := strings.SplitN(g, "\n", 3)
+			if len(lines) >= 2 && strings.Contains(lines[1], frame) && strings.Contains(g, owner) &&
+				(strings.Contains(lines[0], "[select") || strings.Contains(lines[0], "[chan receive")) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine of %s blocked in %s after 5s", t.Name(), frame)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// noHang runs f and fails the test if it has not returned within 5s.
+func noHang(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s hangs", what)
+	}
+}
+
+func TestDialUnix(t *testing.T) {
+	s := newServer(t, qmptest.Config{Version: "8.1.3", Capabilities: []string{"oob", "x-test"}})
+	m, err := qmp.Dial(ctxT(t, 5*time.Second), "unix", s.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v := m.Version(); v.QEMU.Major != 8 || v.QEMU.Minor != 1 || v.QEMU.Micro != 3 {
+		t.Fatalf("Version() = %+v, want 8.1.3", v)
+	}
+	caps := m.Capabilities()
+	if fmt.Sprint(caps) != "[oob x-test]" {
+		t.Fatalf("Capabilities() = %v", caps)
+	}
+	caps[0] = "changed"
+	if m.Capabilities()[0] != "oob" {
+		t.Fatal("Capabilities() returns the monitor's own slice")
+	}
+	if m.OOBEnabled() {
+		t.Fatal("OOB negotiated without Options.EnableOOB")
+	}
+	if got := s.Negotiated(); len(got) != 0 {
+		t.Fatalf("negotiated %v, want nothing", got)
+	}
+}
+
+func TestDialTCP(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	addr := proxyQMP(t, "tcp", "127.0.0.1:0", s.Path)
+	m, err := qmp.Dial(ctxT(t, 5*time.Second), "tcp", addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out, err := m.RunHuman("info version")
+	if err != nil || out != "7.2.22 (qmptest)\r\n" {
+		t.Fatalf("RunHuman over TCP = %q, %v", out, err)
+	}
+	f, _ := os.Open(os.DevNull)
+	defer f.Close()
+	if err := m.RunWithFile(ctxT(t, 5*time.Second), qmp.Command{"getfd", map[string]string{"fdname": "x"}}, nil, f); !errors.Is(err, qmp.ErrFDPassingUnsupported) {
+		t.Fatalf("RunWithFile over TCP = %v, want ErrFDPassingUnsupported", err)
+	}
+}
+
+func TestDialUnsupportedNetwork(t *testing.T) {
+	if m, err := qmp.Dial(ctxT(t, time.Second), "udp", "127.0.0.1:1", nil); err == nil {
+		m.Close()
+		t.Fatal("Dial(udp) succeeded")
+	}
+}
+
+func TestNewMonitorConn(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	conn, err := net.Dial("unix", s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := qmp.NewMonitorConn(ctxT(t, 5*time.Second), conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name struct{}
+	if err := m.Run(qmp.Command{"query-name", nil}, &name); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor owns conn and closed it.
+	if _, err := conn.Write([]byte("{}")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("conn after Close: write = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestNewMonitorConnHandshakeFailureClosesConn(t *testing.T) {
+	s := newServer(t, qmptest.Config{NoGreeting: true})
+	conn, err := net.Dial("unix", s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := qmp.NewMonitorConn(ctxT(t, 100*time.Millisecond), conn, nil); !errors.Is(err, qmp.ErrHandshake) {
+		if m != nil {
+			m.Close()
+		}
+		t.Fatalf("NewMonitorConn(no greeting) = %v, want ErrHandshake", err)
+	}
+	if _, err := conn.Write([]byte("{}")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("conn after a failed handshake: write = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestDialWaitForSocket(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	path := filepath.Join(t.TempDir(), "later.sock")
+	type result struct {
+		m   *qmp.Monitor
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		m, err := qmp.Dial(ctxT(t, 5*time.Second), "unix", path, &qmp.Options{WaitForSocket: true})
+		res <- result{m, err}
+	}()
+	// Dial sits in its retry wait only after a failed attempt.
+	waitGoroutineBlocked(t, "qmp/v2.Dial(")
+	proxyQMP(t, "unix", path, s.Path)
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("Dial with WaitForSocket: %v", r.err)
+	}
+	defer r.m.Close()
+	if err := r.m.Run(qmp.Command{"query-name", nil}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDialWaitForSocketNeverAppears(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "never.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	m, err := qmp.Dial(ctx, "unix", path, &qmp.Options{WaitForSocket: true})
+	if err == nil {
+		m.Close()
+		t.Fatal("Dial succeeded without a socket")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Dial = %v, want the ctx error naming the path", err)
+	}
+}
+
+func TestNewMonitorDoesNotWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.sock")
+	// Were NewMonitor to wait for the socket, it would end with its
+	// timeout's error instead of the connect error.
+	m, err := qmp.NewMonitor(path, 3*time.Second)
+	if err == nil {
+		m.Close()
+		t.Fatal("NewMonitor succeeded without a socket")
+	}
+	if !qmp.IsSocketNotAvailable(err) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NewMonitor(missing) = %v, want an immediate IsSocketNotAvailable error", err)
+	}
+}
+
+func TestDoneAndErr(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	if err := m.Err(); err != nil {
+		t.Fatalf("Err() while alive = %v", err)
+	}
+	select {
+	case <-m.Done():
+		t.Fatal("Done() closed while alive")
+	default:
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	waitClosed(t, m, 5*time.Second)
+	var ce *qmp.ClosedError
+	if !errors.As(m.Err(), &ce) || ce.Cause != nil {
+		t.Fatalf("Err() after Close = %#v, want *ClosedError without cause", m.Err())
+	}
+}
+
+func TestQuit(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	if err := m.Run(qmp.Command{"quit", nil}, nil); err != nil {
+		t.Fatalf("Run(quit) = %v", err)
+	}
+	waitClosed(t, m, 5*time.Second)
+	var ce *qmp.ClosedError
+	if !errors.As(m.Err(), &ce) || !errors.Is(ce.Cause, io.EOF) {
+		t.Fatalf("Err() after quit = %v, want *ClosedError caused by io.EOF", m.Err())
+	}
+	if err := m.Run(qmp.Command{"query-name", nil}, nil); !qmp.IsSocketClosed(err) {
+		t.Fatalf("Run after quit = %v, want IsSocketClosed", err)
+	}
+	evs, ok := m.FindEvents("SHUTDOWN", 0)
+	if !ok || len(evs) != 1 || string(evs[0].Data) != `{"guest": false, "reason": "host-qmp-quit"}` {
+		t.Fatalf("FindEvents(SHUTDOWN) = %+v, %v", evs, ok)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close after quit = %v", err)
+	}
+}
+
+// runPending starts n commands the server never answers and waits until
+// the server has them all.
+func runPending(t *testing.T, s *qmptest.Server, m *qmp.Monitor, n int) <-chan error {
+	t.Helper()
+	s.Handle("hang", func(*qmptest.Server, *qmptest.Request) qmptest.Reply { return qmptest.Reply{NoReply: true} })
+	before := len(s.Requests())
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			var res struct{}
+			errs <- m.Run(qmp.Command{"hang", nil}, &res)
+		}()
+	}
+	if _, err := s.WaitRequests(before+n, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return errs
+}
+
+func checkAllClosed(t *testing.T, errs <-chan error, n int) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			if !qmp.IsSocketClosed(err) {
+				t.Errorf("pending call %d = %v, want IsSocketClosed", i, err)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d pending calls still waiting after 5s", n-i, n)
+		}
+	}
+}
+
+func TestDropConnectionFailsPendingCalls(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	errs := runPending(t, s, m, 20)
+	s.DropConnection()
+	checkAllClosed(t, errs, 20)
+	waitClosed(t, m, 5*time.Second)
+	if !errors.Is(m.Err(), io.EOF) {
+		t.Fatalf("Err() = %v, want io.EOF cause", m.Err())
+	}
+}
+
+func TestCloseFailsPendingCalls(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	errs := runPending(t, s, m, 20)
+	noHang(t, "Close with a wedged server", func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+	checkAllClosed(t, errs, 20)
+	noHang(t, "second Close", func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("second Close() = %v", err)
+		}
+	})
+	if err := m.Run(qmp.Command{"query-name", nil}, nil); !qmp.IsSocketClosed(err) {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	if _, err := m.RunHuman("info version"); !qmp.IsSocketClosed(err) {
+		t.Fatalf("RunHuman after Close = %v", err)
+	}
+}
+
+func TestCloseAfterServerGone(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	s.Close()
+	waitClosed(t, m, 5*time.Second)
+	noHang(t, "Close after the server went away", func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+}
+
+func TestCloseConcurrent(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Close(); err != nil {
+				t.Errorf("Close() = %v", err)
+			}
+		}()
+	}
+	noHang(t, "concurrent Close", wg.Wait)
+}
+
+func TestGetEventsAfterClose(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	s.SendEvent("KEPT", nil)
+	if _, err := m.GetEvents(ctxT(t, 5*time.Second), "KEPT", 0); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	// Buffered events stay readable.
+	if evs, err := m.GetEvents(ctxT(t, 5*time.Second), "KEPT", 0); err != nil || len(evs) != 1 {
+		t.Fatalf("GetEvents(buffered) after Close = %v, %v", evs, err)
+	}
+	evs, err := m.GetEvents(ctxT(t, 5*time.Second), "MISSING", 0)
+	if !qmp.IsSocketClosed(err) || evs != nil {
+		t.Fatalf("GetEvents(nothing buffered) after Close = %v, %v; want nil and IsSocketClosed", evs, err)
+	}
+}
+
+func TestRegressionCloseReturnsNilPromptly(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	errs := runPending(t, s, m, 3)
+	for i := 0; i < 3; i++ {
+		noHang(t, "Close", func() {
+			if err := m.Close(); err != nil {
+				t.Errorf("Close #%d = %v, want nil", i+1, err)
+			}
+		})
+	}
+	checkAllClosed(t, errs, 3)
+}
+
+func TestRegressionGetEventsAfterCloseNotNilNil(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	m.Close()
+	for _, typ := range []string{"", "SHUTDOWN"} {
+		//lint:ignore SA1012 v2.0.4 callers pass a nil ctx
+		evs, err := m.GetEvents(nil, typ, 0)
+		if err == nil || evs != nil {
+			t.Fatalf("GetEvents(%q) after Close = %v, %v; want nil, error", typ, evs, err)
+		}
+	}
+}
+
+func TestRegressionReturnNull(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	s.Handle("null", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{RawReturn: json.RawMessage("null")}
+	})
+	m := dial(t, s, nil)
+	if err := m.Run(qmp.Command{"null", nil}, nil); err != nil {
+		t.Fatalf("Run(null, nil) = %v", err)
+	}
+	var res map[string]int
+	if err := m.Run(qmp.Command{"null", nil}, &res); err != nil || res != nil {
+		t.Fatalf("Run(null, &map) = %v, %v", res, err)
+	}
+	var st struct{ A int }
+	if err := m.Run(qmp.Command{"null", nil}, &st); err != nil || st.A != 0 {
+		t.Fatalf("Run(null, &struct) = %+v, %v", st, err)
+	}
+}
+
+func TestRegressionWaitWokenOnEOF(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	res := make(chan error, 1)
+	go func() {
+		evs, err := m.GetEvents(context.Background(), "NEVER", 0)
+		if err == nil {
+			err = fmt.Errorf("got events %v", evs)
+		}
+		res <- err
+	}()
+	waitGoroutineBlocked(t, "qmp/v2.(*history).wait(")
+	s.DropConnection()
+	select {
+	case err := <-res:
+		if !qmp.IsSocketClosed(err) {
+			t.Fatalf("GetEvents after EOF = %v, want IsSocketClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("GetEvents not woken by EOF")
+	}
+}
+
+func TestRegressionWaitHelpersHonourCtx(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	s.SendEvent("DEVICE_DELETED", map[string]string{"device": "other", "path": "/machine/peripheral/other"})
+	if _, err := m.GetEvents(ctxT(t, 5*time.Second), "DEVICE_DELETED", 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	ev, err := m.WaitDeviceDeletedEvent(ctx, "mine", 0)
+	if err != context.DeadlineExceeded || ev != nil {
+		t.Fatalf("WaitDeviceDeletedEvent = %v, %v; want nil, context.DeadlineExceeded", ev, err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if _, err := m.WaitEvent(ctx2, "NEVER", 0, nil); err != context.Canceled {
+		t.Fatalf("WaitEvent(cancelled ctx) = %v", err)
+	}
+}
+
+func TestRegressionWildcardWakes(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	type result struct {
+		evs []qmp.Event
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		evs, err := m.GetEvents(ctxT(t, 5*time.Second), "", 0)
+		res <- result{evs, err}
+	}()
+	waitGoroutineBlocked(t, "qmp/v2.(*history).wait(")
+	s.SendEvent("ANYTHING", map[string]int{"n": 1})
+	r := <-res
+	if r.err != nil || len(r.evs) != 1 || r.evs[0].Type != "ANYTHING" || string(r.evs[0].Data) != `{"n": 1}` {
+		t.Fatalf("GetEvents(\"\") = %+v, %v", r.evs, r.err)
 	}
 }
