@@ -332,6 +332,10 @@ func dupFile(f *os.File) (int, error) {
 // roundTrip sends c and waits for its reply, ctx, or the end of the
 // connection. It consumes c.
 func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error {
+	if err := ctx.Err(); err != nil {
+		m.release(c) // a caller that has already given up sends nothing
+		return err
+	}
 	if m.inflight != nil && !c.oob {
 		select {
 		case m.inflight <- struct{}{}:

@@ -278,11 +278,14 @@ func TestRunContextAlreadyDone(t *testing.T) {
 	m := dial(t, s, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := m.RunContext(ctx, qmp.Command{"query-name", nil}, nil)
-	// The command may or may not have gone out; either way the caller
-	// must hear about its context, and the monitor must stay usable.
-	if err != nil && err != context.Canceled {
-		t.Fatalf("RunContext(cancelled ctx) = %v", err)
+	if err := m.RunContext(ctx, qmp.Command{"query-name", nil}, nil); err != context.Canceled {
+		t.Fatalf("RunContext(cancelled ctx) = %v, want context.Canceled", err)
+	}
+	// Nothing was sent: the server saw only the handshake.
+	for _, r := range s.Requests() {
+		if r.Name == "query-name" {
+			t.Fatalf("a call whose ctx had already ended sent %s", r.Raw)
+		}
 	}
 	if _, err := m.RunHuman("info version"); err != nil {
 		t.Fatalf("after a cancelled call: %v", err)

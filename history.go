@@ -204,9 +204,9 @@ func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
 		return out
 	}
 	var found []EventRecord
-	for _, t := range q.Types {
+	for k, t := range q.Types {
 		ti := h.types[t]
-		if ti == nil {
+		if ti == nil || slices.Contains(q.Types[:k], t) { // a type listed twice is searched once
 			continue
 		}
 		seqs, pmax := ti.seqs[ti.head:], ti.pmax[ti.head:]
