@@ -148,15 +148,24 @@ func (c *call) encode(cmd interface{}) error {
 
 // appendString appends s as a JSON string, as encoding/json would.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
+	if !plainString(s) {
+		q, _ := json.Marshal(s)
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// plainString reports whether QEMU and encoding/json write every byte of s
+// as is inside a JSON string (printable ASCII, nothing they escape).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Run executes the given QAPI command and decodes its "return" value into
@@ -451,6 +460,7 @@ func (m *Monitor) send(c *call) error {
 			// The connection ended while we were writing: finish() could not
 			// see these calls, so settle them here.
 			m.writing = false
+			m.flushed.Broadcast()
 			m.mu.Unlock()
 			for _, q := range batch {
 				q.closeFD()
@@ -473,12 +483,14 @@ func (m *Monitor) send(c *call) error {
 		m.spareq = batch[:0]
 		if err != nil {
 			m.writing = false
+			m.flushed.Broadcast()
 			m.mu.Unlock()
 			m.fail(err)
 			return nil
 		}
 		if len(m.sendq) == 0 {
 			m.writing = false
+			m.flushed.Broadcast()
 			m.mu.Unlock()
 			return nil
 		}

@@ -122,18 +122,6 @@ func dataMatch[T any](ok func(*T) bool) func(*Event) bool {
 	}
 }
 
-// jsonLiteral returns s as a quoted JSON string when QEMU (and
-// encoding/json) write every byte of it as is, so that the string appears
-// verbatim in any data that holds it.
-func jsonLiteral(s string) ([]byte, bool) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return nil, false
-		}
-	}
-	return []byte(`"` + s + `"`), true
-}
-
 // WaitMachineResumeStateEvent waits for a RESUME event at or after `after`.
 func (m *Monitor) WaitMachineResumeStateEvent(ctx context.Context, after uint64) (*Event, error) {
 	return m.WaitEvent(ctx, "RESUME", after, nil)
@@ -147,7 +135,8 @@ func (m *Monitor) WaitMachineResumeStateEvent(ctx context.Context, after uint64)
 func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
 	is := func(d *DeviceDeletedEventData) bool { return d.Device == device || d.Path == device }
 	f := EventFilter{Types: []string{"DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"}, Match: dataMatch(is)}
-	if lit, ok := jsonLiteral(device); ok {
+	if plainString(device) {
+		lit := []byte(`"` + device + `"`)
 		// Every DEVICE_DELETED runs the Match of every pending wait on the
 		// reader goroutine; with many waits, decoding each time stalls the
 		// reader (1,000 waits: 500k decodes). Data that does not contain

@@ -94,6 +94,7 @@ type Monitor struct {
 	bufs    net.Buffers // the flusher's writev list, reused
 	out     net.Buffers // what WriteTo consumes (a field, so it does not escape per write)
 	writing bool        // a flusher is active
+	flushed sync.Cond   // L = &mu; broadcast when writing turns false
 	inband  callQueue
 	oobIDs  map[string]*call
 	err     error // terminal error once the connection ended
@@ -164,6 +165,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
+	m.flushed.L = &m.mu
 	fr := newFramer(conn, o.MaxMessageSize)
 	if err := m.handshake(ctx, fr); err != nil {
 		conn.Close()
@@ -335,6 +337,13 @@ func normalEnd(err error) error {
 func (m *Monitor) finish() {
 	m.mu.Lock()
 	m.err = &ClosedError{Cause: m.cause}
+	// An active flusher still reads the calls it moved to m.inband and
+	// m.oobIDs until its write returns (promptly: the socket is closed).
+	// Completing them before that would let their callers recycle them
+	// under it, and lose a descriptor it had not yet sent and closed.
+	for m.writing {
+		m.flushed.Wait()
+	}
 	pending := m.inband.drain()
 	for _, c := range m.sendq {
 		c.queued = false

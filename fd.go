@@ -1,0 +1,105 @@
+package qmp
+
+// Passing file descriptors
+//
+// These wrap QEMU's fd-passing commands over RunWithFile, so they share its
+// rules: a unix socket only (ErrFDPassingUnsupported otherwise, nothing
+// sent), one fd-carrying command on the wire at a time, and the caller's
+// *os.File untouched: QEMU receives a duplicate, which the library closes on
+// its side once sent (or at once, if the command is never sent).
+//
+// Descriptors that QEMU holds (getfd names, fd sets not in use) belong to
+// the monitor connection: QEMU drops them when the connection ends.
+
+import (
+	"context"
+	"os"
+)
+
+// GetFD passes f to QEMU under name (getfd), for commands that take an fd
+// by name (e.g. netdev's "fd", migrate's "fd:name"). QEMU keeps its own copy;
+// f stays the caller's, open and usable. Passing another file under the
+// same name replaces (and closes) QEMU's previous one. QEMU rejects a name
+// starting with a digit.
+func (m *Monitor) GetFD(ctx context.Context, name string, f *os.File) error {
+	args := struct {
+		Name string `json:"fdname"`
+	}{name}
+	return m.RunWithFile(ctx, Command{"getfd", &args}, nil, f)
+}
+
+// CloseFD makes QEMU close the descriptor it received under name
+// (closefd). An unknown name is QEMU's *GenericError.
+func (m *Monitor) CloseFD(ctx context.Context, name string) error {
+	args := struct {
+		Name string `json:"fdname"`
+	}{name}
+	return m.RunContext(ctx, Command{"closefd", &args}, nil)
+}
+
+// FDSetFD is one descriptor of an fd set, as query-fdsets reports it: FD is
+// the descriptor's number inside QEMU.
+type FDSetFD struct {
+	FD     int    `json:"fd"`
+	Opaque string `json:"opaque,omitempty"`
+}
+
+// FDSet is one fd set, as query-fdsets reports it.
+type FDSet struct {
+	ID  int       `json:"fdset-id"`
+	FDs []FDSetFD `json:"fds"`
+}
+
+// AddFDOptions are the optional arguments of add-fd.
+type AddFDOptions struct {
+	// FDSetID names the set to add to (created when missing); nil makes
+	// QEMU pick the lowest free id for a new set.
+	FDSetID *int
+	// Opaque is a free-form note QEMU stores with the descriptor and
+	// reports in query-fdsets.
+	Opaque string
+}
+
+// AddFDResult is add-fd's reply.
+type AddFDResult struct {
+	FDSetID int `json:"fdset-id"`
+	FD      int `json:"fd"` // the descriptor's number inside QEMU
+}
+
+// AddFD passes f to QEMU into an fd set (add-fd), for options that open a
+// path such as "/dev/fdset/N". opts may be nil. f stays the caller's.
+func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (AddFDResult, error) {
+	var args struct {
+		FDSetID *int   `json:"fdset-id,omitempty"`
+		Opaque  string `json:"opaque,omitempty"`
+	}
+	if opts != nil {
+		args.FDSetID, args.Opaque = opts.FDSetID, opts.Opaque
+	}
+	var res AddFDResult
+	if err := m.RunWithFile(ctx, Command{"add-fd", &args}, &res, f); err != nil {
+		return AddFDResult{}, err
+	}
+	return res, nil
+}
+
+// RemoveFD removes descriptor fd (QEMU's number, as AddFD returned it) from
+// fd set fdsetID, or the whole set when fd is nil (remove-fd). QEMU closes
+// the descriptors once nothing uses them.
+func (m *Monitor) RemoveFD(ctx context.Context, fdsetID int, fd *int) error {
+	args := struct {
+		FDSetID int  `json:"fdset-id"`
+		FD      *int `json:"fd,omitempty"`
+	}{fdsetID, fd}
+	return m.RunContext(ctx, Command{"remove-fd", &args}, nil)
+}
+
+// QueryFDSets returns the fd sets QEMU holds (query-fdsets); an empty,
+// non-nil slice when there are none.
+func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
+	sets := []FDSet{}
+	if err := m.RunContext(ctx, Command{"query-fdsets", nil}, &sets); err != nil {
+		return nil, err
+	}
+	return sets, nil
+}
