@@ -427,34 +427,43 @@ func TestFDCommandsAreSerialised(t *testing.T) {
 	}
 }
 
-// After GetFD, ordinary commands arrive without a descriptor: the writer
-// never attaches a stale fd to a later command.
-//
-// The commands are sequential here because the fake server attaches a
-// received fd to the first command it decodes after the recvmsg that
-// carried it, so a plain command coalesced into the same read would be
-// blamed; TestQEMUFDCommandsAmidConcurrentTraffic covers the concurrent
-// case against QEMU, which takes the fd with the getfd's first byte.
+// Ordinary commands sent concurrently with fd-carrying ones arrive without
+// a descriptor: the writer never attaches an fd to another command's bytes,
+// even when they share a batch.
 func TestFDNotAttachedToOtherCommands(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	m := dial(t, s, nil)
 	_, w := testPipe(t)
 	ctx := ctxT(t, 5*time.Second)
 
-	const fdCmds = 3
+	const fdCmds, workers, perWorker = 5, 4, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, workers+1)
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perWorker; j++ {
+				if err := m.RunContext(ctx, qmp.Command{"query-status", nil}, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
 	for i := 0; i < fdCmds; i++ {
 		if err := m.GetFD(ctx, "w", w); err != nil {
 			t.Fatalf("GetFD %d: %v", i, err)
 		}
-		for j := 0; j < 3; j++ {
-			if err := m.RunContext(ctx, qmp.Command{"query-status", nil}, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 	reqs := s.Requests()
-	if len(reqs) != 1+fdCmds*4 {
-		t.Fatalf("server got %d requests, want %d", len(reqs), 1+fdCmds*4)
+	if len(reqs) != 1+fdCmds+workers*perWorker {
+		t.Fatalf("server got %d requests, want %d", len(reqs), 1+fdCmds+workers*perWorker)
 	}
 	for i, r := range reqs {
 		if hasFD := r.FD != nil; hasFD != (r.Name == "getfd") {

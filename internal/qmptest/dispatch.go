@@ -30,9 +30,10 @@ var oobCommands = map[string]bool{
 // file descriptors sent with SCM_RIGHTS are collected along with the bytes
 // they were sent with.
 type fdReader struct {
-	s   *Server
-	cs  *conn
-	oob []byte
+	s     *Server
+	cs    *conn
+	oob   []byte
+	total int64 // bytes read so far
 }
 
 func (r *fdReader) Read(p []byte) (int, error) {
@@ -41,6 +42,7 @@ func (r *fdReader) Read(p []byte) (int, error) {
 		// Seen on errors (e.g. a closed conn); io.Reader forbids it.
 		n = 0
 	}
+	r.total += int64(n)
 	if oobn > 0 {
 		r.takeFDs(r.oob[:oobn])
 	}
@@ -53,7 +55,9 @@ func (r *fdReader) Read(p []byte) (int, error) {
 
 // takeFDs records received descriptors. Like QEMU's socket chardev, only
 // one fd is kept pending: a newly arriving fd closes any still unclaimed
-// one.
+// one. The kernel may return bytes sent before the fd in the same read,
+// but it ends a read with the segment that carried descriptors, so the fd
+// belongs to the JSON value holding the read's last byte.
 func (r *fdReader) takeFDs(b []byte) {
 	msgs, err := syscall.ParseSocketControlMessage(b)
 	if err != nil {
@@ -74,6 +78,7 @@ func (r *fdReader) takeFDs(b []byte) {
 				r.cs.pending.Close()
 			}
 			r.cs.pending = f
+			r.cs.pendingAt = r.total - 1
 			r.cs.mu.Unlock()
 		}
 	}
@@ -105,7 +110,9 @@ func (s *Server) readLoop(cs *conn, queue chan<- queued) (drain bool) {
 		}
 		req, verr := parseRequest(raw)
 		cs.mu.Lock()
-		req.FD, cs.pending = cs.pending, nil
+		if cs.pending != nil && cs.pendingAt < dec.InputOffset() {
+			req.FD, cs.pending = cs.pending, nil
+		}
 		cs.mu.Unlock()
 
 		s.mu.Lock()

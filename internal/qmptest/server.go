@@ -506,6 +506,7 @@ type conn struct {
 	negotiated bool
 	oob        bool
 	pending    *os.File // fd received but not yet attached to a request
+	pendingAt  int64    // stream offset of the last byte read with pending
 	held       [][]byte // replies held back by SetOutOfOrder
 }
 
