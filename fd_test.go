@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -17,17 +18,33 @@ import (
 	"github.com/0xef53/go-qmp/v2/internal/qmptest"
 )
 
-// openFDCount is the number of descriptors this test process has open. The
-// fake server lives in the same process, so callers compare counts taken
-// while the server holds a known set of descriptors.
+// openFDCount is the number of descriptors this process has open on the
+// pipes the current test made with testPipe: the caller's ends, our
+// duplicates, and the fake server's copies (it lives in this process). Only
+// those pipes count, so descriptors that other tests' clean-up opens or
+// closes meanwhile cannot disturb the figure.
 func openFDCount(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skipf("cannot count open descriptors: %v", err)
 	}
-	return len(ents)
+	pipesMu.Lock()
+	mine := testPipes[t]
+	pipesMu.Unlock()
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && mine[target] {
+			n++
+		}
+	}
+	return n
 }
+
+var (
+	pipesMu   sync.Mutex
+	testPipes = map[*testing.T]map[string]bool{} // the /proc link targets ("pipe:[ino]") of each test's pipes
+)
 
 // testPipe returns a pipe whose ends are closed at the end of the test.
 func testPipe(t *testing.T) (r, w *os.File) {
@@ -36,7 +53,36 @@ func testPipe(t *testing.T) (r, w *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close(); w.Close() })
+	// Not r.Fd(): it would switch the pipe to blocking mode, and tests set
+	// read deadlines on it.
+	var target string
+	var lerr error
+	rc, err := r.SyscallConn()
+	if err == nil {
+		err = rc.Control(func(fd uintptr) { target, lerr = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)) })
+	}
+	if err == nil {
+		err = lerr
+	}
+	if err != nil {
+		t.Skipf("cannot identify the pipe: %v", err)
+	}
+	pipesMu.Lock()
+	if testPipes[t] == nil {
+		testPipes[t] = map[string]bool{}
+	}
+	testPipes[t][target] = true
+	pipesMu.Unlock()
+	if n := openFDCount(t); n < 2 {
+		t.Fatalf("openFDCount sees %d descriptors of a new pipe, want at least 2", n)
+	}
+	t.Cleanup(func() {
+		r.Close()
+		w.Close()
+		pipesMu.Lock()
+		delete(testPipes, t)
+		pipesMu.Unlock()
+	})
 	return r, w
 }
 
