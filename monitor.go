@@ -220,7 +220,7 @@ func (m *Monitor) handshake(ctx context.Context, fr *framer) error {
 				return members{}, err
 			}
 			if mb.present&hasEvent != 0 {
-				m.addEvent(msg)
+				m.addEvent(mb, msg)
 				continue
 			}
 			return mb, nil
@@ -375,7 +375,7 @@ func (m *Monitor) dispatch(msg []byte) error {
 	}
 	switch {
 	case mb.present&hasEvent != 0:
-		m.addEvent(msg)
+		m.addEvent(mb, msg)
 	case mb.present&(hasReturn|hasError) != 0:
 		m.deliver(mb)
 	default:
@@ -384,26 +384,19 @@ func (m *Monitor) dispatch(msg []byte) error {
 	return nil
 }
 
-func (m *Monitor) addEvent(msg []byte) {
-	var raw struct {
-		Type      string          `json:"event"`
-		Data      json.RawMessage `json:"data"`
-		Timestamp struct {
-			Seconds      int64 `json:"seconds"`
-			Microseconds int64 `json:"microseconds"`
-		} `json:"timestamp"`
-	}
-	if err := json.Unmarshal(msg, &raw); err != nil {
+func (m *Monitor) addEvent(mb members, msg []byte) {
+	e, sec, usec, err := parseEvent(mb)
+	if err != nil {
 		m.warn("qmp: dropped a malformed event: "+err.Error(), msg)
 		return
 	}
-	e := Event{Type: raw.Type, Data: raw.Data}
 	now := time.Now()
-	if raw.Timestamp.Seconds < 0 || raw.Timestamp.Microseconds < 0 {
-		e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(now.Unix()), uint64(now.Nanosecond()/1000)
-	} else {
-		e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(raw.Timestamp.Seconds), uint64(raw.Timestamp.Microseconds)
+	if sec < 0 || usec < 0 {
+		// QEMU sends -1 when its clock failed; keep the event, stamped with
+		// when it arrived.
+		sec, usec = now.Unix(), int64(now.Nanosecond()/1000)
 	}
+	e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(sec), uint64(usec)
 	m.events.add(e, now)
 }
 

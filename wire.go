@@ -2,6 +2,7 @@ package qmp
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -208,6 +209,7 @@ func isLiteral(c byte) bool {
 // members holds the spans of the top-level members the router needs.
 type members struct {
 	ret, err, event, id, qmp []byte
+	data, timestamp          []byte
 	present                  uint8
 }
 
@@ -223,26 +225,7 @@ const (
 // subslices of msg.
 func splitMembers(msg []byte) (members, error) {
 	var m members
-	i := skipSpace(msg, 1)
-	if i < len(msg) && msg[i] == '}' {
-		return m, nil
-	}
-	for i < len(msg) {
-		if msg[i] != '"' {
-			return m, fmt.Errorf("%w: expected a member name in %.80q", errProtocol, msg)
-		}
-		ke := skipString(msg, i)
-		key := msg[i+1 : ke-1]
-		i = skipSpace(msg, ke)
-		if i >= len(msg) || msg[i] != ':' {
-			return m, fmt.Errorf("%w: expected ':' in %.80q", errProtocol, msg)
-		}
-		vs := skipSpace(msg, i+1)
-		ve := skipValue(msg, vs)
-		if ve <= vs {
-			return m, fmt.Errorf("%w: expected a value in %.80q", errProtocol, msg)
-		}
-		v := msg[vs:ve]
+	err := eachMember(msg, func(key, v []byte) {
 		switch string(key) {
 		case "return":
 			m.ret, m.present = v, m.present|hasReturn
@@ -254,18 +237,114 @@ func splitMembers(msg []byte) (members, error) {
 			m.id = v
 		case "QMP":
 			m.qmp, m.present = v, m.present|hasQMP
+		case "data":
+			m.data = v
+		case "timestamp":
+			m.timestamp = v
 		}
-		i = skipSpace(msg, ve)
-		if i < len(msg) && msg[i] == ',' {
-			i = skipSpace(msg, i+1)
+	})
+	return m, err
+}
+
+// eachMember calls fn with the raw name and value of each member of obj,
+// an object whose brackets and strings are balanced.
+func eachMember(obj []byte, fn func(key, value []byte)) error {
+	i := skipSpace(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil
+	}
+	for i < len(obj) {
+		if obj[i] != '"' {
+			return fmt.Errorf("%w: expected a member name in %.80q", errProtocol, obj)
+		}
+		ke := skipString(obj, i)
+		key := obj[i+1 : ke-1]
+		i = skipSpace(obj, ke)
+		if i >= len(obj) || obj[i] != ':' {
+			return fmt.Errorf("%w: expected ':' in %.80q", errProtocol, obj)
+		}
+		vs := skipSpace(obj, i+1)
+		ve := skipValue(obj, vs)
+		if ve <= vs {
+			return fmt.Errorf("%w: expected a value in %.80q", errProtocol, obj)
+		}
+		fn(key, obj[vs:ve])
+		i = skipSpace(obj, ve)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
 			continue
 		}
-		if i == len(msg)-1 && msg[i] == '}' {
-			return m, nil
+		if i == len(obj)-1 && obj[i] == '}' {
+			return nil
 		}
-		return m, fmt.Errorf("%w: expected ',' or '}' in %.80q", errProtocol, msg)
+		return fmt.Errorf("%w: expected ',' or '}' in %.80q", errProtocol, obj)
 	}
-	return m, fmt.Errorf("%w: truncated object %.80q", errProtocol, msg)
+	return fmt.Errorf("%w: truncated object %.80q", errProtocol, obj)
+}
+
+// parseEvent builds an Event from the members of an event message without
+// reflection (the reader's hottest path under an event flood). QEMU's
+// timestamps are two small integers; anything else is an error. Data is
+// copied out of the read buffer.
+func parseEvent(mb members) (e Event, sec, usec int64, err error) {
+	if len(mb.event) < 2 || mb.event[0] != '"' || bytes.IndexByte(mb.event, '\\') >= 0 {
+		if err = json.Unmarshal(mb.event, &e.Type); err != nil {
+			return e, 0, 0, fmt.Errorf("event name %.80s: %w", mb.event, err)
+		}
+	} else {
+		e.Type = string(mb.event[1 : len(mb.event)-1])
+	}
+	if mb.data != nil {
+		e.Data = bytes.Clone(mb.data)
+	}
+	if mb.timestamp == nil {
+		return e, -1, -1, nil
+	}
+	if len(mb.timestamp) == 0 || mb.timestamp[0] != '{' {
+		return e, 0, 0, fmt.Errorf("timestamp %.80s is not an object", mb.timestamp)
+	}
+	sec, usec = -1, -1
+	var bad []byte
+	err = eachMember(mb.timestamp, func(key, v []byte) {
+		n, ok := parseInt(v)
+		switch string(key) {
+		case "seconds":
+			sec = n
+		case "microseconds":
+			usec = n
+		default:
+			return
+		}
+		if !ok {
+			bad = v
+		}
+	})
+	if err == nil && bad != nil {
+		err = fmt.Errorf("timestamp field %.40s is not an integer", bad)
+	}
+	return e, sec, usec, err
+}
+
+// parseInt parses a JSON integer that fits in an int64.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func skipSpace(b []byte, i int) int {

@@ -89,7 +89,7 @@ func TestSplitMembers(t *testing.T) {
 // every valid object is framed whole with the same top-level members, and
 // nothing panics on any input.
 func FuzzFramer(f *testing.F) {
-	for _, s := range []string{`{"return": {}}`, `{"event": "X", "data": {"a": "\"}"}, "timestamp": {"seconds": 1, "microseconds": 2}}`,
+	for _, s := range []string{`{"return": {}}`, `{"timestamp": {"seconds": -1, "microseconds": -1}, "event": "X\\u00e9"}`, `{"event": "X", "data": {"a": "\"}"}, "timestamp": {"seconds": 1, "microseconds": 2}}`,
 		`{"id": [1, 2], "return": "\u00e9"}`, `{"QMP": {"version": {}}}`, `{]`, `{"a":"\\"}`} {
 		f.Add([]byte(s))
 	}
@@ -116,6 +116,38 @@ func FuzzFramer(f *testing.F) {
 		}
 		if _, ok := obj["event"]; ok != (mb.present&hasEvent != 0) {
 			t.Fatalf("event presence differs for %q", in)
+		}
+		if mb.present&hasEvent == 0 {
+			return
+		}
+		// Where encoding/json can decode the event (member names matched
+		// exactly, as QEMU writes them), parseEvent must agree.
+		var typ string
+		var ts map[string]json.RawMessage
+		if json.Unmarshal(obj["event"], &typ) != nil {
+			return
+		}
+		if raw, ok := obj["timestamp"]; ok && json.Unmarshal(raw, &ts) != nil {
+			return
+		}
+		e, sec, usec, err := parseEvent(mb)
+		if err != nil {
+			if ts != nil {
+				return // e.g. 1e3 or 1.0: valid JSON numbers QEMU never sends
+			}
+			t.Fatalf("parseEvent(%q): %v", in, err)
+		}
+		if e.Type != typ || !bytes.Equal(e.Data, bytes.TrimSpace(obj["data"])) {
+			t.Fatalf("parseEvent(%q) = %q %q, json says %q %q", in, e.Type, e.Data, typ, obj["data"])
+		}
+		for name, got := range map[string]int64{"seconds": sec, "microseconds": usec} {
+			var want int64 = -1
+			if raw, ok := ts[name]; ok && json.Unmarshal(raw, &want) != nil {
+				return
+			}
+			if got != want {
+				t.Fatalf("parseEvent(%q): %s = %d, json says %d", in, name, got, want)
+			}
 		}
 	})
 }
