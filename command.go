@@ -350,17 +350,12 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 		select {
 		case m.inflight <- struct{}{}:
 			c.slots[0] = m.inflight
-		default:
-			select {
-			case m.inflight <- struct{}{}:
-				c.slots[0] = m.inflight
-			case <-ctx.Done():
-				m.release(c)
-				return ctx.Err()
-			case <-m.done:
-				m.release(c)
-				return m.err
-			}
+		case <-ctx.Done():
+			m.release(c)
+			return ctx.Err()
+		case <-m.done:
+			m.release(c)
+			return m.err
 		}
 	}
 	if err := m.send(c); err != nil {
