@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// EventRecord is an event as the history holds it.
+// EventRecord is an event as the history holds it. Its Data is shared with
+// the history and every other reader of the event: treat it as read-only.
 type EventRecord struct {
 	// Seq numbers events in arrival order, from 1, without gaps. It is the
 	// cursor for EventsAfter and WaitEventAfter.
