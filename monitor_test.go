@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,5 +540,36 @@ func TestRegressionWildcardWakes(t *testing.T) {
 	r := <-res
 	if r.err != nil || len(r.evs) != 1 || r.evs[0].Type != "ANYTHING" || string(r.evs[0].Data) != `{"n": 1}` {
 		t.Fatalf("GetEvents(\"\") = %+v, %v", r.evs, r.err)
+	}
+}
+
+// slowEndHandler is a slog.Handler whose record of the connection's end
+// (logged by the reader goroutine as its last act) takes a while and then
+// marks itself done.
+type slowEndHandler struct{ done *atomic.Bool }
+
+func (h slowEndHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h slowEndHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h slowEndHandler) WithGroup(string) slog.Handler            { return h }
+func (h slowEndHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "qmp: connection ended" {
+		// Widens the window in which a Close that did not wait for the
+		// reader would already have returned; not a synchronisation.
+		time.Sleep(50 * time.Millisecond)
+		h.done.Store(true)
+	}
+	return nil
+}
+
+// Close returns only after the reader goroutine has finished.
+func TestCloseWaitsForReader(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	var ended atomic.Bool
+	m := dial(t, s, &qmp.Options{Logger: slog.New(slowEndHandler{&ended})})
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !ended.Load() {
+		t.Fatal("Close returned before the reader goroutine finished")
 	}
 }
