@@ -1,13 +1,16 @@
 package qmp_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -787,5 +790,118 @@ func TestQEMUFDCommandsAmidConcurrentTraffic(t *testing.T) {
 	}
 	if pipeHasWriters(t, r) {
 		t.Fatal("a pipe writer is left after CloseFD: QEMU kept an fd it did not claim")
+	}
+}
+
+// unixPair returns the two ends of a connected unix stream socketpair.
+func unixPair(t *testing.T) (client, server *net.UnixConn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]*net.UnixConn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c.(*net.UnixConn)
+		t.Cleanup(func() { c.Close() })
+	}
+	return conns[0], conns[1]
+}
+
+// A command larger than the socket buffer goes out in several writes; the
+// descriptor travels with the first part only, and the rest follows intact.
+func TestRunWithFilePartialWrite(t *testing.T) {
+	client, server := unixPair(t)
+	rc, err := client.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) })
+
+	type padded struct {
+		Name string `json:"fdname"`
+		Pad  string `json:"pad"`
+	}
+	cmd := qmp.Command{Name: "getfd", Arguments: padded{"big", strings.Repeat("p", 256<<10)}}
+	want, _ := json.Marshal(cmd)
+
+	type result struct {
+		msg   []byte
+		reads int // reads that carried a descriptor
+		first bool
+		err   error
+	}
+	got := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() { got <- r }()
+		server.SetDeadline(time.Now().Add(10 * time.Second))
+		greeting := `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}` + "\r\n"
+		if _, r.err = server.Write([]byte(greeting)); r.err != nil {
+			return
+		}
+		buf, oob := make([]byte, 64<<10), make([]byte, syscall.CmsgSpace(4*4))
+		var in []byte
+		// readN reads until in holds n bytes, noting descriptors.
+		readN := func(n int) error {
+			for len(in) < n {
+				k, oobn, _, _, err := server.ReadMsgUnix(buf, oob)
+				if err != nil {
+					return err
+				}
+				if oobn > 0 {
+					msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+					for _, cm := range msgs {
+						fds, _ := syscall.ParseUnixRights(&cm)
+						for _, fd := range fds {
+							syscall.Close(fd)
+							r.reads++
+							r.first = len(in) == 0
+						}
+					}
+				}
+				in = append(in, buf[:k]...)
+			}
+			return nil
+		}
+		negotiate := `{"execute":"qmp_capabilities"}`
+		if r.err = readN(len(negotiate)); r.err != nil {
+			return
+		}
+		in = in[len(negotiate):]
+		if _, r.err = server.Write([]byte("{\"return\": {}}\r\n")); r.err != nil {
+			return
+		}
+		if r.err = readN(len(want)); r.err != nil {
+			return
+		}
+		r.msg = in
+		_, r.err = server.Write([]byte("{\"return\": {}}\r\n"))
+	}()
+
+	m, err := qmp.NewMonitorConn(ctxT(t, 10*time.Second), client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, w := testPipe(t)
+	if err := m.RunWithFile(ctxT(t, 10*time.Second), cmd, nil, w); err != nil {
+		t.Fatalf("RunWithFile: %v", err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("server: %v", r.err)
+	}
+	if !bytes.Equal(r.msg, want) {
+		t.Fatalf("server got %d bytes that differ from the %d sent", len(r.msg), len(want))
+	}
+	if r.reads != 1 || !r.first {
+		t.Fatalf("descriptor arrived %d times (with the command's first bytes: %v), want once, with them", r.reads, r.first)
 	}
 }
