@@ -180,7 +180,10 @@ func (m *Monitor) Run(cmd interface{}, res interface{}) error {
 // RunContext is Run with ctx bounding this caller's wait only: when ctx
 // ends first it returns ctx.Err() at once, the command (if already sent)
 // still runs in QEMU, its late reply is dropped, and the connection and
-// other callers are unaffected.
+// other callers are unaffected. (One exception: a caller that is itself
+// writing queued commands when QEMU has stopped reading and the socket
+// buffer is full returns only once the write completes or the monitor is
+// closed.)
 func (m *Monitor) RunContext(ctx context.Context, cmd interface{}, res interface{}) error {
 	c := getCall()
 	if err := c.encode(cmd); err != nil {
