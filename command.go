@@ -66,13 +66,18 @@ func putCall(c *call) {
 // touch of c by anyone but the caller.
 func (c *call) complete(err error) {
 	c.err = err
+	c.releaseSlots()
+	c.ch <- c
+}
+
+// releaseSlots gives back the in-flight and fd semaphores the call holds.
+func (c *call) releaseSlots() {
 	for i, s := range c.slots {
 		if s != nil {
 			<-s
 			c.slots[i] = nil
 		}
 	}
-	c.ch <- c
 }
 
 // closeFD releases the call's duplicate of the caller's fd.
@@ -311,9 +316,7 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 	}
 	fd, err := dupFile(f)
 	if err != nil {
-		<-m.fdSlot
-		c.slots[1] = nil
-		putCall(c)
+		m.release(c)
 		return fmt.Errorf("qmp: duplicating the file descriptor: %w", err)
 	}
 	c.fd = fd
@@ -375,11 +378,7 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 		return c.err
 	}
 	if c.isErr {
-		var qe GenericError
-		if err := json.Unmarshal(c.ret, &qe); err != nil {
-			return fmt.Errorf("qmp: malformed error reply %.200s: %w", c.ret, err)
-		}
-		return NewQMPError(&qe)
+		return qmpError(c.ret)
 	}
 	switch r := res.(type) {
 	case nil:
@@ -403,12 +402,7 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 // release gives back what an unsent call holds and recycles it.
 func (m *Monitor) release(c *call) {
 	c.closeFD()
-	for i, s := range c.slots {
-		if s != nil {
-			<-s
-			c.slots[i] = nil
-		}
-	}
+	c.releaseSlots()
 	putCall(c)
 }
 
@@ -575,10 +569,11 @@ func (m *Monitor) deliver(mb members) {
 	c.complete(nil)
 }
 
+// qmpError decodes a reply's "error" member into NewQMPError's type.
 func qmpError(raw []byte) error {
 	var qe GenericError
-	if json.Unmarshal(raw, &qe) != nil {
-		return fmt.Errorf("unexpected reply %.200s", raw)
+	if err := json.Unmarshal(raw, &qe); err != nil {
+		return fmt.Errorf("qmp: malformed error reply %.200s: %w", raw, err)
 	}
 	return NewQMPError(&qe)
 }

@@ -71,6 +71,12 @@ func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match f
 	if match != nil {
 		f.Match = func(e *Event) bool { return match(*e) }
 	}
+	return m.waitSecs(ctx, after, f)
+}
+
+// waitSecs is the wait behind the v2.0.4-style helpers: the first event f
+// selects whose timestamp is at or after `after` (Unix seconds).
+func (m *Monitor) waitSecs(ctx context.Context, after uint64, f EventFilter) (*Event, error) {
 	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: secs(after)})
 	if err != nil {
 		return nil, err
@@ -159,23 +165,20 @@ func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, aft
 // WaitJobStatusChangeEvent waits a JOB_STATUS_CHANGE event for the specified
 // job ID reaching status.
 func (m *Monitor) WaitJobStatusChangeEvent(ctx context.Context, jobID, status string, after uint64) (*Event, error) {
-	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: EventFilter{
+	return m.waitSecs(ctx, after, EventFilter{
 		Types: []string{"JOB_STATUS_CHANGE"},
 		Match: dataMatch(func(d *JobStatusChangeEventData) bool { return d.JobID == jobID && d.Status == status }),
-	}, since: secs(after)})
-	if err != nil {
-		return nil, err
-	}
-	return &r.Event, nil
+	})
 }
 
 // waitTray waits for DEVICE_TRAY_MOVED of device (block device name or
 // qdev id); open nil accepts either state.
 func (m *Monitor) waitTray(ctx context.Context, device string, open *bool, after uint64) (*Event, error) {
-	return m.WaitEvent(ctx, "DEVICE_TRAY_MOVED", after, func(e Event) bool {
-		var d DeviceTrayMovedEventData
-		return json.Unmarshal(e.Data, &d) == nil && (d.Device == device || d.QdevID == device) &&
-			(open == nil || d.Open == *open)
+	return m.waitSecs(ctx, after, EventFilter{
+		Types: []string{"DEVICE_TRAY_MOVED"},
+		Match: dataMatch(func(d *DeviceTrayMovedEventData) bool {
+			return (d.Device == device || d.QdevID == device) && (open == nil || d.Open == *open)
+		}),
 	})
 }
 

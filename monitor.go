@@ -104,7 +104,6 @@ type Monitor struct {
 
 	done       chan struct{} // closed when the connection ended
 	readerDone chan struct{} // closed when the reader goroutine returned
-	closeOnce  sync.Once
 	failOnce   sync.Once
 	cause      error // first reason the connection ends; written once under failOnce
 }
@@ -289,7 +288,7 @@ func (m *Monitor) Err() error {
 // true. The event history stays readable. Close is idempotent, never sends
 // anything, and returns promptly even when QEMU is wedged. It returns nil.
 func (m *Monitor) Close() error {
-	m.closeOnce.Do(func() { m.fail(nil) })
+	m.fail(nil)
 	<-m.readerDone
 	return nil
 }
