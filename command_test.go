@@ -395,48 +395,65 @@ func TestPipeliningWithReplyDelay(t *testing.T) {
 	}
 }
 
-// TestReplyWithoutIDGoesToOldest: QEMU answers input it cannot parse with
-// an error that carries no id; it belongs to the oldest waiting command.
-func TestReplyWithoutIDGoesToOldest(t *testing.T) {
-	s := newServer(t, qmptest.Config{})
-	s.Handle("echo", echoArgs)
-	s.Handle("bad", func(s *qmptest.Server, _ *qmptest.Request) qmptest.Reply {
-		s.SendRaw([]byte(`{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}` + "\r\n"))
-		return qmptest.Reply{NoReply: true}
-	})
-	m := dial(t, s, nil)
-	// Hold the server so that "bad" and "echo" are both in flight when
-	// the id-less error arrives.
-	h, release := gatedHandler(t, "")
-	s.Handle("gate", h)
-	gate := make(chan error, 1)
-	go func() { gate <- m.Run(qmp.Command{"gate", nil}, nil) }()
-	if _, err := s.WaitRequests(2, 5*time.Second); err != nil {
-		t.Fatal(err)
+// TestIDlessParseErrorEndsConnection: every command is checked to be one
+// message for QEMU, so an id-less complaint about QEMU's JSON input means the
+// two sides disagree on message boundaries. The monitor must end the
+// connection with a protocol error for every pending call rather than give
+// the error (and every later reply) to the wrong caller.
+func TestIDlessParseErrorEndsConnection(t *testing.T) {
+	for _, desc := range []string{"JSON parse error, expecting value", "JSON nesting depth limit exceeded", "QMP input must be a JSON object"} {
+		s := newServer(t, qmptest.Config{})
+		s.Handle("bad", func(s *qmptest.Server, _ *qmptest.Request) qmptest.Reply {
+			s.SendRaw([]byte(`{"error": {"class": "GenericError", "desc": "` + desc + `"}}` + "\r\n"))
+			return qmptest.Reply{NoReply: true}
+		})
+		m := dial(t, s, nil)
+		h, release := gatedHandler(t, "")
+		s.Handle("gate", h)
+		errs := make(chan error, 3)
+		go func() { errs <- m.Run(qmp.Command{Name: "gate"}, nil) }()
+		if _, err := s.WaitRequests(2, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		go func() { errs <- m.Run(qmp.Command{Name: "bad"}, nil) }()
+		go func() { errs <- m.Run(qmp.Command{Name: "query-status"}, nil) }()
+		if _, err := s.WaitRequests(4, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		for i := 0; i < 3; i++ {
+			var err error
+			select {
+			case err = <-errs:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: call %d did not return after the id-less error", desc, i)
+			}
+			// "gate" gets its own reply before the bad one arrives.
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, qmp.ErrClosed) || !errors.Is(err, qmp.ErrProtocol) || !strings.Contains(err.Error(), desc) {
+				t.Errorf("%s: call returned %v, want the connection's end with a protocol error naming the desc", desc, err)
+			}
+		}
+		if err := m.Err(); !errors.Is(err, qmp.ErrProtocol) {
+			t.Errorf("%s: Err() = %v, want a protocol error", desc, err)
+		}
+		// An ordinary id-less error reply (a command's own) is not a protocol error.
 	}
-	bad := make(chan error, 1)
-	go func() { bad <- m.Run(qmp.Command{"bad", nil}, nil) }()
-	if _, err := s.WaitRequests(3, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	echo := make(chan error, 1)
-	var got struct{ N int }
-	go func() { echo <- m.Run(qmp.Command{"echo", map[string]int{"N": 7}}, &got) }()
-	if _, err := s.WaitRequests(4, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	release()
+}
 
-	if err := <-gate; err != nil {
-		t.Fatalf("gate: %v", err)
+// TestIDlessCommandErrorIsTheCallers: a command's own error reply carries no
+// id either (in-band commands are sent without one) and goes to its caller.
+func TestIDlessCommandErrorIsTheCallers(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	err := m.Run(qmp.Command{Name: "no-such-command"}, nil)
+	if _, ok := err.(*qmp.CommandNotFound); !ok {
+		t.Fatalf("Run(no-such-command) = %T %v, want *qmp.CommandNotFound", err, err)
 	}
-	err := <-bad
-	var ge *qmp.GenericError
-	if !errors.As(err, &ge) || ge.Class != "GenericError" || ge.Desc != "JSON parse error, expecting value" {
-		t.Fatalf("bad: %v, want the JSON parse error", err)
-	}
-	if err := <-echo; err != nil || got.N != 7 {
-		t.Fatalf("echo after the id-less error: %+v, %v", got, err)
+	if err := m.Run(qmp.Command{Name: "query-status"}, nil); err != nil {
+		t.Fatalf("query-status after an error reply: %v", err)
 	}
 }
 

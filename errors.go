@@ -42,14 +42,31 @@ var (
 // *ClosedError wraps it so that old checks keep working.
 var errShutdown = &net.OpError{Op: "read", Net: "unix", Err: &os.SyscallError{Syscall: "syscall", Err: syscall.ESHUTDOWN}}
 
-// ClosedError is returned by every call that could not complete because the
-// monitor's connection ended: Close was called, QEMU closed the socket, or
-// reading or writing failed. Cause is nil after Close, io.EOF when QEMU
-// closed the connection, else the I/O or protocol error.
+// ClosedError is why the monitor's connection ended: Close was called,
+// QEMU closed the socket, or reading, writing or the protocol failed. Cause
+// is nil after Close, io.EOF when QEMU closed the connection, else the I/O
+// or protocol error.
 //
-// errors.Is(err, ErrClosed) is true for it, and so is IsSocketClosed(err).
+// The shape callers see: every call that cannot complete because the
+// connection ended (pending calls and later ones, waits and subscriptions),
+// and Err, return a *net.OpError, as v2.0.4 did once QEMU's side was gone,
+// so `if _, ok := err.(*net.OpError); ok` still holds. Its Err is the
+// *ClosedError, so errors.As(err, &closedErr), errors.Is(err, ErrClosed),
+// errors.Is(err, io.EOF) (QEMU closed the socket) and IsSocketClosed(err)
+// all hold too. Op is "read": the reader is what sees the end.
 type ClosedError struct {
 	Cause error
+}
+
+// closedError builds the connection-ended error in the shape above.
+func closedError(conn net.Conn, cause error) error {
+	oe := &net.OpError{Op: "read", Net: "unix", Err: &ClosedError{Cause: cause}}
+	if conn != nil {
+		if a := conn.RemoteAddr(); a != nil {
+			oe.Net, oe.Addr = a.Network(), a
+		}
+	}
+	return oe
 }
 
 func (e *ClosedError) Error() string {

@@ -189,7 +189,7 @@ func TestExamples(t *testing.T) {
 			q("POWERDOWN seen: the guest was asked to power off"),
 			q("no SHUTDOWN within 100ms: the guest ignored the power button"),
 			q("-force: sending quit"),
-			q("connection ended: qmp: connection to QEMU ended: EOF"),
+			`connection ended: read unix \S+: qmp: connection to QEMU ended: EOF`,
 			q("SHUTDOWN found after the connection ended: reason=host-qmp-quit guest=false"))
 		if got := strings.Join(exampleServerCommands(s), " "); got != "qmp_capabilities system_powerdown quit" {
 			t.Fatalf("commands sent: %s", got)
@@ -263,7 +263,7 @@ func TestExamples(t *testing.T) {
 			q("subscription received: STOP, RESUME"),
 			`16 query-status one after another: \S+; from 16 goroutines at once: all 16 answered in \S+`,
 			q(`RunHuman("info version"): "7.2.22 (qmptest)"`),
-			q("quit: connection ended: qmp: connection to QEMU ended: EOF"),
+			`quit: connection ended: read unix \S+: qmp: connection to QEMU ended: EOF`,
 			q("SHUTDOWN (reason host-qmp-quit) found in the history after the connection ended"),
 			"done")
 		if !strings.HasSuffix(r.stdout, "\ndone\n") {
@@ -314,7 +314,7 @@ func TestQEMUExamples(t *testing.T) {
 			q("POWERDOWN seen: the guest was asked to power off"),
 			q("no SHUTDOWN within 200ms: the guest ignored the power button"),
 			q("-force: sending quit"),
-			q("connection ended: qmp: connection to QEMU ended: EOF"),
+			`connection ended: read unix \S+: qmp: connection to QEMU ended: EOF`,
 			q("SHUTDOWN found after the connection ended: reason=host-qmp-quit guest=false"))
 		select {
 		case <-vm.Exited():

@@ -13,7 +13,10 @@ package qmp
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"syscall"
 )
 
 // GetFD passes f to QEMU under name (getfd), for commands that take an fd
@@ -102,4 +105,74 @@ func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
 		return nil, err
 	}
 	return sets, nil
+}
+
+// RunWithFile executes cmd with f's file descriptor attached (SCM_RIGHTS),
+// as getfd and add-fd expect. The descriptor travels in the same sendmsg as
+// the command's first bytes; f stays open and owned by the caller. Commands
+// that carry a descriptor are sent one at a time (the next only after the
+// previous one's reply, because QEMU closes a received fd that is still
+// unclaimed when another one arrives); other commands keep flowing.
+//
+// It needs a unix socket connection; otherwise it returns
+// ErrFDPassingUnsupported and sends nothing.
+func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interface{}, f *os.File) error {
+	if _, ok := m.conn.(*net.UnixConn); !ok {
+		return ErrFDPassingUnsupported
+	}
+	if f == nil {
+		return fmt.Errorf("qmp: RunWithFile needs a file, and got nil")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c := newCall()
+	if err := c.encode(cmd); err != nil {
+		return err
+	}
+	if err := checkCommand(c.msg, false); err != nil {
+		return err
+	}
+	select {
+	case m.fdSlot <- struct{}{}:
+		c.slots[1] = m.fdSlot
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.done:
+		return m.err
+	}
+	fd, err := dupFile(f)
+	if err != nil {
+		c.complete(nil, false, err)
+		return fmt.Errorf("qmp: duplicating the file descriptor to pass: %w", err)
+	}
+	c.fd = fd
+	return m.roundTrip(ctx, c, res)
+}
+
+// dupFile duplicates f's descriptor with close-on-exec set, so a fork in
+// another goroutine cannot inherit it; the call owns the duplicate.
+func dupFile(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	err = rc.Control(func(fd uintptr) {
+		syscall.ForkLock.RLock()
+		defer syscall.ForkLock.RUnlock()
+		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
+			syscall.CloseOnExec(nfd)
+		}
+	})
+	if err == nil {
+		err = derr
+	}
+	return nfd, err
+}
+
+// sendWithFD writes the first bytes of b on socket s with fd attached.
+func sendWithFD(s int, b []byte, fd int) (int, error) {
+	return syscall.SendmsgN(s, b, syscall.UnixRights(fd), nil, 0)
 }

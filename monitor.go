@@ -45,13 +45,20 @@ type Options struct {
 	// RunOOB can send out-of-band commands.
 	EnableOOB bool
 
-	// MaxInFlight caps the in-band commands sent and not yet answered;
-	// further callers wait for a slot (bounded by their ctx). Default: 8 when
-	// OOB was negotiated (QEMU stops reading its socket once 8 in-band
-	// commands are queued, which would also hold back OOB commands),
-	// unlimited otherwise.
+	// MaxInFlight caps the in-band commands sent and not yet answered,
+	// including those whose callers gave up (they still run in QEMU);
+	// further callers wait for a slot, bounded by their ctx. It bounds what
+	// piles up while QEMU is stalled, not throughput. Default: 8 when OOB
+	// was negotiated (QEMU stops reading its socket once 8 in-band commands
+	// are queued, which would also hold back OOB commands), 128 otherwise.
 	MaxInFlight int
 }
+
+// The default in-flight caps (Options.MaxInFlight).
+const (
+	defaultInFlight    = 128
+	defaultInFlightOOB = 8
+)
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -89,17 +96,19 @@ type Monitor struct {
 	// mu guards the send queue, the in-band replies awaited, the OOB calls,
 	// and the end of the connection.
 	mu      sync.Mutex
-	sendq   []*call     // written by whichever caller is the current flusher
-	spareq  []*call     // the other half of sendq's double buffer
-	bufs    net.Buffers // the flusher's writev list, reused
-	out     net.Buffers // what WriteTo consumes (a field, so it does not escape per write)
-	writing bool        // a flusher is active
-	flushed sync.Cond   // L = &mu; broadcast when writing turns false
+	sendq   []*call // queued, not yet taken by the writer
+	writing bool    // a writer is active (a caller or a writer goroutine)
 	inband  callQueue
 	oobIDs  map[string]*call
 	err     error // terminal error once the connection ended
 
-	inflight chan struct{} // in-band slots; nil = unlimited
+	// The writer's own state, touched only by the active writer.
+	raw      syscall.RawConn // nil: conn cannot be written without blocking
+	chunks   []chunk
+	chunkBuf []chunk
+	wbuf     []byte
+
+	inflight chan struct{} // in-band slots
 	fdSlot   chan struct{} // one fd-carrying command at a time
 
 	done       chan struct{} // closed when the connection ended
@@ -164,18 +173,25 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
-	m.flushed.L = &m.mu
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			m.raw = rc
+		}
+	}
 	fr := newFramer(conn, o.MaxMessageSize)
 	if err := m.handshake(ctx, fr); err != nil {
+		fr.release()
 		conn.Close()
 		return nil, err
 	}
-	if n := o.MaxInFlight; n > 0 || m.oob {
-		if n <= 0 {
-			n = 8
+	n := o.MaxInFlight
+	if n <= 0 {
+		n = defaultInFlight
+		if m.oob {
+			n = defaultInFlightOOB
 		}
-		m.inflight = make(chan struct{}, n)
 	}
+	m.inflight = make(chan struct{}, n)
 	go m.readLoop(fr)
 	return m, nil
 }
@@ -310,10 +326,11 @@ func (m *Monitor) readLoop(fr *framer) {
 		if msg, err = fr.next(); err != nil {
 			break
 		}
-		if err = m.dispatch(msg); err != nil {
+		if err = m.dispatch(fr, msg); err != nil {
 			break
 		}
 	}
+	fr.release()
 	m.fail(normalEnd(err))
 	m.finish()
 }
@@ -332,21 +349,16 @@ func normalEnd(err error) error {
 	return err
 }
 
-// finish settles everything once the reader has stopped.
+// finish settles everything once the reader has stopped. Err and Done are
+// final before any call learns of the end, so a caller that got the
+// connection's error finds it in Err too.
 func (m *Monitor) finish() {
 	m.mu.Lock()
-	m.err = &ClosedError{Cause: m.cause}
-	// An active flusher still reads the calls it moved to m.inband and
-	// m.oobIDs until its write returns (promptly: the socket is closed).
-	// Completing them before that would let their callers recycle them
-	// under it, and lose a descriptor it had not yet sent and closed.
-	for m.writing {
-		m.flushed.Wait()
-	}
+	m.err = closedError(m.conn, m.cause)
+	close(m.done)
 	pending := m.inband.drain()
 	for _, c := range m.sendq {
 		c.queued = false
-		c.closeFD()
 		pending = append(pending, c)
 	}
 	m.sendq = nil
@@ -356,19 +368,18 @@ func (m *Monitor) finish() {
 	clear(m.oobIDs)
 	m.mu.Unlock()
 	for _, c := range pending {
-		c.complete(m.err)
+		c.complete(nil, false, m.err)
 	}
 	m.events.end(m.err)
-	close(m.done)
 	if m.log != nil {
 		m.log.Debug("qmp: connection ended", "err", m.err)
 	}
 }
 
 // dispatch routes one message. An error return ends the connection.
-func (m *Monitor) dispatch(msg []byte) error {
+func (m *Monitor) dispatch(fr *framer, msg []byte) error {
 	m.logMsg("recv", msg)
-	mb, err := splitMembers(msg)
+	mb, err := fr.membersOf(msg)
 	if err != nil {
 		return err
 	}
@@ -376,7 +387,7 @@ func (m *Monitor) dispatch(msg []byte) error {
 	case mb.present&hasEvent != 0:
 		m.addEvent(mb, msg)
 	case mb.present&(hasReturn|hasError) != 0:
-		m.deliver(mb)
+		return m.deliver(mb)
 	default:
 		m.warn("qmp: dropped a message that is neither a reply nor an event", msg)
 	}

@@ -3,208 +3,13 @@ package qmp
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 )
 
-// The reader splits QEMU's output into messages and routes them without
-// encoding/json: a structural scan finds where each top-level object ends
-// and where its members' values lie, so a 1 MiB reply is walked once at
-// memory speed and its "return" value is handed to the caller untouched.
-// The one full JSON decode is the caller's own, into its result type.
-//
-// The scan is strict about structure (balanced, correctly nested brackets,
-// terminated strings, nothing but literal characters outside strings) so
-// garbage on the stream is caught here and ends the connection with a clear
-// error rather than being misrouted. What it does not check (the contents
-// of strings, the spelling of literals) the caller's decode of its result
-// does.
-
-// errProtocol wraps every framing and routing failure.
-var errProtocol = errors.New("qmp: protocol error")
-
-const readChunk = 64 << 10
-
-// framer reads whole JSON objects from r. It keeps its scan state across
-// reads, so a message that arrives one byte at a time is scanned once.
-type framer struct {
-	r   io.Reader
-	max int // largest message accepted, in bytes
-
-	buf        []byte
-	start, end int // buf[start:end] holds bytes not yet returned
-
-	// scan state for the message that begins at buf[start]
-	pos   int    // next byte to scan
-	began bool   // the opening '{' has been seen
-	inStr bool   // inside a string
-	esc   bool   // after a backslash inside a string
-	stack []byte // open brackets
-
-	small int // messages in a row that would have fit the initial buffer
-}
-
-func newFramer(r io.Reader, max int) *framer {
-	return &framer{r: r, max: max, buf: make([]byte, readChunk)}
-}
-
-// next returns the next complete message. The slice is only valid until the
-// following call.
-func (f *framer) next() ([]byte, error) {
-	for {
-		if msg, err := f.scan(); msg != nil || err != nil {
-			return msg, err
-		}
-		if f.end-f.start > f.max {
-			return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, f.max)
-		}
-		f.fill()
-		n, err := f.r.Read(f.buf[f.end:])
-		f.end += n
-		if n > 0 {
-			continue
-		}
-		if err == nil {
-			continue
-		}
-		if err == io.EOF && f.began {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-}
-
-// fill makes room to read: it moves unread bytes to the front of the buffer,
-// or grows it (doubling) when a message fills it.
-func (f *framer) fill() {
-	if f.start > 0 && (f.start == f.end || f.end == len(f.buf)) {
-		n := copy(f.buf, f.buf[f.start:f.end])
-		f.pos -= f.start
-		f.start, f.end = 0, n
-	}
-	if f.end == len(f.buf) {
-		nb := make([]byte, 2*len(f.buf))
-		copy(nb, f.buf[:f.end])
-		f.buf = nb
-	}
-	// Give back a buffer grown for huge messages once they have stopped
-	// coming, so an idle monitor does not pin it, while a caller that keeps
-	// asking for query-qmp-schema does not regrow it every time.
-	if f.start == f.end && len(f.buf) > 4*readChunk && f.small > 64 {
-		f.buf = make([]byte, readChunk)
-		f.start, f.end, f.pos = 0, 0, 0
-	}
-}
-
-// scan advances over the buffered bytes. It returns a message when one is
-// complete, (nil, nil) when it needs more input.
-func (f *framer) scan() ([]byte, error) {
-	b := f.buf[:f.end]
-	i := f.pos
-	if !f.began {
-		for i < len(b) && isSpace(b[i]) {
-			i++
-		}
-		f.start = i
-		if i == len(b) {
-			f.pos = i
-			return nil, nil
-		}
-		if b[i] != '{' {
-			return nil, f.bad(b, i, "expected '{' at the start of a message")
-		}
-		f.began = true
-		f.stack = append(f.stack[:0], '{')
-		i++
-	}
-	for i < len(b) {
-		c := b[i]
-		if f.inStr {
-			// Strings dominate large replies: jump to the next quote or
-			// backslash with the vectorised IndexByte.
-			if f.esc {
-				f.esc = false
-				i++
-				continue
-			}
-			rest := b[i:]
-			j := bytes.IndexByte(rest, '"')
-			if j < 0 {
-				j = len(rest)
-			}
-			if k := bytes.IndexByte(rest[:j], '\\'); k >= 0 {
-				f.esc = true
-				i += k + 1
-				continue
-			}
-			i += j
-			if i < len(b) {
-				f.inStr = false
-				i++
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			f.inStr = true
-		case '{', '[':
-			if len(f.stack) >= maxNesting {
-				return nil, f.bad(b, i, "nesting too deep")
-			}
-			f.stack = append(f.stack, c)
-		case '}', ']':
-			open := f.stack[len(f.stack)-1]
-			if (c == '}') != (open == '{') {
-				return nil, f.bad(b, i, "mismatched bracket")
-			}
-			f.stack = f.stack[:len(f.stack)-1]
-			if len(f.stack) == 0 {
-				msg := b[f.start : i+1]
-				if len(msg) > f.max {
-					return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, f.max)
-				}
-				if f.small++; len(msg) > readChunk {
-					f.small = 0
-				}
-				f.start, f.pos, f.began = i+1, i+1, false
-				return msg, nil
-			}
-		default:
-			if !isLiteral(c) {
-				return nil, f.bad(b, i, "unexpected character")
-			}
-		}
-		i++
-	}
-	f.pos = i
-	return nil, nil
-}
-
-func (f *framer) bad(b []byte, i int, what string) error {
-	lo := max(i-40, f.start)
-	hi := min(i+40, len(b))
-	return fmt.Errorf("%w: %s at byte %d of message: %q", errProtocol, what, i-f.start, b[lo:hi])
-}
-
-// maxNesting matches QEMU's own JSON parser limit.
-const maxNesting = 1024
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// isLiteral accepts the bytes of numbers, true, false, null, and the
-// separators between values.
-func isLiteral(c byte) bool {
-	switch {
-	case c >= '0' && c <= '9', c >= 'a' && c <= 'z':
-		return true
-	}
-	switch c {
-	case '-', '+', '.', 'E', ',', ':', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
-}
+// Reading QEMU's messages: the members the router needs, and events parsed
+// without reflection. The framer (framer.go) has already checked that a
+// message is a well-formed JSON object and recorded where its top-level
+// members lie.
 
 // members holds the spans of the top-level members the router needs.
 type members struct {
@@ -220,29 +25,44 @@ const (
 	hasQMP
 )
 
+// membersOf returns the routing members of msg from the framer's spans, or
+// by walking msg when the framer could not record them all.
+func (f *framer) membersOf(msg []byte) (members, error) {
+	if !f.memOK {
+		return splitMembers(msg)
+	}
+	var m members
+	for _, s := range f.mem[:f.nmem] {
+		m.set(msg[s.k0+1:s.k1-1], msg[s.v0:s.v1])
+	}
+	return m, nil
+}
+
+func (m *members) set(key, v []byte) {
+	switch string(key) {
+	case "return":
+		m.ret, m.present = v, m.present|hasReturn
+	case "error":
+		m.err, m.present = v, m.present|hasError
+	case "event":
+		m.event, m.present = v, m.present|hasEvent
+	case "id":
+		m.id = v
+	case "QMP":
+		m.qmp, m.present = v, m.present|hasQMP
+	case "data":
+		m.data = v
+	case "timestamp":
+		m.timestamp = v
+	}
+}
+
 // splitMembers finds the top-level members of msg, a message the framer
 // accepted (so brackets and strings are known to be balanced). Values are
 // subslices of msg.
 func splitMembers(msg []byte) (members, error) {
 	var m members
-	err := eachMember(msg, func(key, v []byte) {
-		switch string(key) {
-		case "return":
-			m.ret, m.present = v, m.present|hasReturn
-		case "error":
-			m.err, m.present = v, m.present|hasError
-		case "event":
-			m.event, m.present = v, m.present|hasEvent
-		case "id":
-			m.id = v
-		case "QMP":
-			m.qmp, m.present = v, m.present|hasQMP
-		case "data":
-			m.data = v
-		case "timestamp":
-			m.timestamp = v
-		}
-	})
+	err := eachMember(msg, m.set)
 	return m, err
 }
 
@@ -255,18 +75,18 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 	}
 	for i < len(obj) {
 		if obj[i] != '"' {
-			return fmt.Errorf("%w: expected a member name in %.80q", errProtocol, obj)
+			return fmt.Errorf("%w: expected a member name in %.80q", ErrProtocol, obj)
 		}
 		ke := skipString(obj, i)
 		key := obj[i+1 : ke-1]
 		i = skipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
-			return fmt.Errorf("%w: expected ':' in %.80q", errProtocol, obj)
+			return fmt.Errorf("%w: expected ':' in %.80q", ErrProtocol, obj)
 		}
 		vs := skipSpace(obj, i+1)
 		ve := skipValue(obj, vs)
 		if ve <= vs {
-			return fmt.Errorf("%w: expected a value in %.80q", errProtocol, obj)
+			return fmt.Errorf("%w: expected a value in %.80q", ErrProtocol, obj)
 		}
 		fn(key, obj[vs:ve])
 		i = skipSpace(obj, ve)
@@ -277,9 +97,9 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 		if i == len(obj)-1 && obj[i] == '}' {
 			return nil
 		}
-		return fmt.Errorf("%w: expected ',' or '}' in %.80q", errProtocol, obj)
+		return fmt.Errorf("%w: expected ',' or '}' in %.80q", ErrProtocol, obj)
 	}
-	return fmt.Errorf("%w: truncated object %.80q", errProtocol, obj)
+	return fmt.Errorf("%w: truncated object %.80q", ErrProtocol, obj)
 }
 
 // parseEvent builds an Event from the members of an event message without
@@ -403,4 +223,20 @@ func skipValue(b []byte, i int) int {
 		j++
 	}
 	return j
+}
+
+func isSpace(c byte) bool { return class[c] == cSpace }
+
+// isLiteral accepts the bytes of numbers, true, false, null, and the
+// separators between values.
+func isLiteral(c byte) bool {
+	switch {
+	case c >= '0' && c <= '9', c >= 'a' && c <= 'z':
+		return true
+	}
+	switch c {
+	case '-', '+', '.', 'E', ',', ':', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }

@@ -47,12 +47,12 @@ func TestFramerErrors(t *testing.T) {
 		in   string
 		want error
 	}{
-		{"garbage\r\n", errProtocol},
-		{`{"a": [}`, errProtocol},
-		{`{"a": @}`, errProtocol},
+		{"garbage\r\n", ErrProtocol},
+		{`{"a": [}`, ErrProtocol},
+		{`{"a": @}`, ErrProtocol},
 		{`{"return": {}`, io.ErrUnexpectedEOF},
 		{`{"a": "` + strings.Repeat("x", 5000) + `"}`, ErrMessageTooLarge},
-		{strings.Repeat("[", 2000), errProtocol},
+		{strings.Repeat("[", 2000), ErrProtocol},
 	} {
 		_, err := frames(t, strings.NewReader(tc.in), 4096)
 		if !errors.Is(err, tc.want) {
@@ -79,7 +79,7 @@ func TestSplitMembers(t *testing.T) {
 		t.Fatalf("got %+v", mb)
 	}
 	for _, bad := range []string{`{1: 2}`, `{"a" 1}`, `{"a": 1 "b": 2}`, `{"a": }`} {
-		if _, err := splitMembers([]byte(bad)); !errors.Is(err, errProtocol) {
+		if _, err := splitMembers([]byte(bad)); !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: err = %v, want a protocol error", bad, err)
 		}
 	}

@@ -1,0 +1,91 @@
+package qmp
+
+import (
+	"sync/atomic"
+	"syscall"
+)
+
+// call is one command in flight.
+//
+// Ownership: a call lives in at most one of the monitor's structures at a
+// time (m.sendq while queued; m.inband or m.oobIDs once the writer has taken
+// it), and moves between them only under m.mu. Whoever removes it from the
+// last one (the router on its reply, the caller withdrawing it before it was
+// written, the end of the connection) completes it, so completion happens
+// once by construction; the atomic flag makes a second completion a no-op
+// rather than a corruption, whatever a future change gets wrong. Calls are
+// never recycled: a caller that gave up may still be referenced by the
+// queues until its reply arrives, and nothing else can ever see it.
+type call struct {
+	msg     []byte // the encoded command; read-only once queued
+	oob     bool   // sent with exec-oob, matched by id
+	id      string // the OOB id exactly as QEMU echoes it
+	fd      int    // a dup of the caller's fd, owned by the call until the writer takes it; -1 if none
+	discard bool   // the caller wants no result: a successful reply is not copied
+	queued  bool   // in m.sendq (guarded by m.mu)
+
+	slots [2]chan struct{} // the in-flight and fd semaphores it holds
+
+	// The outcome, written by the completer before done is closed.
+	ret   []byte // the reply's "return" or "error" value
+	isErr bool
+	err   error
+	done  chan struct{}
+	over  atomic.Bool
+}
+
+func newCall() *call { return &call{fd: -1, done: make(chan struct{})} }
+
+// complete records the outcome, gives back what the call holds, and wakes
+// its caller. Only the first completion has any effect.
+func (c *call) complete(ret []byte, isErr bool, err error) {
+	if !c.over.CompareAndSwap(false, true) {
+		return
+	}
+	c.closeFD()
+	for i, s := range c.slots {
+		if s != nil {
+			<-s
+			c.slots[i] = nil
+		}
+	}
+	c.ret, c.isErr, c.err = ret, isErr, err
+	close(c.done)
+}
+
+// closeFD releases the call's duplicate of the caller's fd.
+func (c *call) closeFD() {
+	if c.fd >= 0 {
+		syscall.Close(c.fd)
+		c.fd = -1
+	}
+}
+
+// callQueue is the FIFO of in-band calls awaiting replies.
+type callQueue struct {
+	q    []*call
+	head int
+}
+
+func (q *callQueue) push(c *call) {
+	if q.head > 0 && q.head == len(q.q) {
+		q.q, q.head = q.q[:0], 0
+	}
+	q.q = append(q.q, c)
+}
+
+func (q *callQueue) pop() *call {
+	if q.head == len(q.q) {
+		return nil
+	}
+	c := q.q[q.head]
+	q.q[q.head] = nil
+	q.head++
+	return c
+}
+
+func (q *callQueue) drain() []*call {
+	rest := append([]*call(nil), q.q[q.head:]...)
+	q.q, q.head = nil, 0
+	return rest
+}

@@ -1,0 +1,222 @@
+package qmp
+
+// Writing commands
+//
+// A caller queues its command, and the first caller to find no write in
+// progress becomes the writer: it takes everything queued (moving each call
+// to the queues that await replies, in exactly the order the bytes go out),
+// and writes it without blocking. Commands that others queue meanwhile go
+// out in the writer's next round, so concurrent callers share writes and the
+// lone caller pays for no hand-off to another goroutine.
+//
+// When the socket buffer is full (QEMU has stopped reading), the write would
+// block. The writer then hands what is left to a goroutine started for the
+// purpose, which writes it whole (a command is never torn: the next one's
+// bytes follow only after its last byte) and then goes on writing queued
+// commands until the queue is empty, when it exits. So no caller ever waits
+// in write(): its ctx bounds its wait for the reply, and a command still
+// queued when its ctx ends is withdrawn unsent. An idle monitor has no writer
+// goroutine. Connections that cannot be written to without blocking (not a
+// syscall.Conn) are always written by such a goroutine.
+
+import (
+	"io"
+	"os"
+	"syscall"
+)
+
+// maxInlineRounds bounds how many rounds a caller writes before it leaves
+// the rest to a writer goroutine.
+const maxInlineRounds = 8
+
+// chunk is bytes to write, with the descriptor that goes with its first
+// byte (-1 if none).
+type chunk struct {
+	b  []byte
+	fd int
+}
+
+// send queues c for writing, or completes it with the connection's error.
+func (m *Monitor) send(c *call) {
+	m.logMsg("send", c.msg)
+	m.mu.Lock()
+	if m.err != nil {
+		err := m.err
+		m.mu.Unlock()
+		c.complete(nil, false, err)
+		return
+	}
+	c.queued = true
+	m.sendq = append(m.sendq, c)
+	if m.writing {
+		m.mu.Unlock()
+		return
+	}
+	m.writing = true
+	m.mu.Unlock()
+	if m.raw == nil {
+		go m.writeLoop(true)
+		return
+	}
+	m.writeLoop(false)
+}
+
+// withdraw takes c back out of the send queue if the writer has not taken
+// it yet, and reports whether it did.
+func (m *Monitor) withdraw(c *call) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !c.queued {
+		return false
+	}
+	c.queued = false
+	for i, q := range m.sendq {
+		if q == c {
+			m.sendq = append(m.sendq[:i], m.sendq[i+1:]...)
+			m.sendq[len(m.sendq):cap(m.sendq)][0] = nil
+			break
+		}
+	}
+	return true
+}
+
+// writeLoop is the writer: it writes queued commands round after round
+// until the queue is empty. With block false it returns instead of waiting
+// for the socket, leaving the rest to a writer goroutine.
+func (m *Monitor) writeLoop(block bool) {
+	for round := 0; ; round++ {
+		if len(m.chunks) == 0 {
+			if !m.take() {
+				return
+			}
+			if !block && round >= maxInlineRounds {
+				// A caller writes others' commands for a few rounds at most, so
+				// it is back for its own reply soon whatever the load.
+				go m.writeLoop(true)
+				return
+			}
+		}
+		for len(m.chunks) > 0 {
+			ch := &m.chunks[0]
+			err := m.writeChunk(ch, block)
+			if err != nil {
+				m.dropChunks()
+				m.fail(err)
+				m.mu.Lock()
+				m.writing = false
+				m.mu.Unlock()
+				return
+			}
+			if len(ch.b) > 0 {
+				go m.writeLoop(true) // the socket is full: a goroutine finishes the job
+				return
+			}
+			m.chunks[0] = chunk{}
+			m.chunks = m.chunks[1:]
+		}
+		m.chunks = m.chunkBuf[:0]
+		if cap(m.wbuf) > 4<<10 {
+			m.wbuf = nil // a burst is over: do not pin its buffer
+		}
+	}
+}
+
+// take moves the queued calls to the reply queues and their bytes to
+// m.chunks. It returns false, ending the writer's turn, when there is
+// nothing to write or the connection has ended.
+func (m *Monitor) take() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil || len(m.sendq) == 0 {
+		m.writing = false
+		return false
+	}
+	m.wbuf = m.wbuf[:0]
+	run := 0 // calls in the current run of plain commands
+	for i, c := range m.sendq {
+		c.queued = false
+		if c.oob {
+			m.oobIDs[c.id] = c
+		} else {
+			m.inband.push(c)
+		}
+		if c.fd >= 0 {
+			m.chunks = append(m.chunks, chunk{b: c.msg, fd: c.fd})
+			c.fd = -1 // the writer owns the descriptor now
+			run = 0
+		} else if run++; run == 1 {
+			m.chunks = append(m.chunks, chunk{b: c.msg, fd: -1})
+		} else {
+			// Several small commands in a row: coalesce them into one write.
+			last := &m.chunks[len(m.chunks)-1]
+			if run == 2 {
+				start := len(m.wbuf)
+				m.wbuf = append(m.wbuf, last.b...)
+				last.b = m.wbuf[start:]
+			}
+			start := len(m.wbuf) - len(last.b)
+			m.wbuf = append(m.wbuf, c.msg...)
+			last.b = m.wbuf[start:]
+		}
+		m.sendq[i] = nil
+	}
+	m.sendq = m.sendq[:0]
+	m.chunkBuf = m.chunks[:0]
+	return true
+}
+
+// dropChunks closes the descriptors of chunks that will not be written.
+func (m *Monitor) dropChunks() {
+	for _, ch := range m.chunks {
+		if ch.fd >= 0 {
+			syscall.Close(ch.fd)
+		}
+	}
+	m.chunks = nil
+}
+
+// writeChunk writes ch, consuming ch.b as bytes go out. Unless block is
+// set it stops, with bytes left, where the socket would block.
+func (m *Monitor) writeChunk(ch *chunk, block bool) error {
+	if m.raw == nil {
+		_, err := m.conn.Write(ch.b)
+		ch.b = nil
+		return err
+	}
+	var werr error
+	err := m.raw.Write(func(s uintptr) bool {
+		for len(ch.b) > 0 {
+			var n int
+			var e error
+			if ch.fd >= 0 {
+				n, e = sendWithFD(int(s), ch.b, ch.fd)
+			} else {
+				n, e = syscall.Write(int(s), ch.b)
+			}
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				return !block
+			case e != nil:
+				werr = os.NewSyscallError("write", e)
+				return true
+			case n <= 0:
+				werr = io.ErrShortWrite
+				return true
+			}
+			if ch.fd >= 0 {
+				// The kernel took the descriptor with the first bytes; the
+				// rest must not carry it again.
+				syscall.Close(ch.fd)
+				ch.fd = -1
+			}
+			ch.b = ch.b[n:]
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return err
+}
