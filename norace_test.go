@@ -1,0 +1,5 @@
+//go:build !race
+
+package qmp_test
+
+const raceEnabled = false
