@@ -195,6 +195,7 @@ func (m *Monitor) RunContext(ctx context.Context, cmd interface{}, res interface
 		putCall(c)
 		return err
 	}
+	m.noteDeprecated(c.msg)
 	return m.roundTrip(ctx, c, res)
 }
 
