@@ -175,7 +175,7 @@ func (m *Monitor) DeviceAdd(ctx context.Context, args DeviceAddArgs) error {
 
 // DeviceDel asks for a device to be unplugged (device_del). The device is
 // gone when DEVICE_DELETED arrives: take EventCursor() first and wait
-// with WaitDeviceRemoved.
+// with WaitDeviceDeleted.
 func (m *Monitor) DeviceDel(ctx context.Context, id string) error {
 	return cmdDeviceDel.do(ctx, m, &idArgs{ID: id})
 }
