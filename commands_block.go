@@ -168,7 +168,7 @@ type BlockIOThrottle struct {
 
 // BlockdevChangeMediumArgs are blockdev-change-medium's arguments.
 type BlockdevChangeMediumArgs struct {
-	ID           string `json:"id"` // the device's qdev id
+	ID           string `json:"id,omitempty"` // the device's qdev id
 	Filename     string `json:"filename"`
 	Format       string `json:"format,omitempty"`
 	Force        bool   `json:"force,omitempty"`
@@ -192,12 +192,15 @@ type (
 		Flat bool `json:"flat,omitempty"`
 	}
 	blockResizeArgs struct {
-		NodeName string `json:"node-name"`
+		NodeName string `json:"node-name,omitempty"`
 		Size     int64  `json:"size"`
 	}
 	openTrayArgs struct {
-		ID    string `json:"id"`
+		ID    string `json:"id,omitempty"`
 		Force bool   `json:"force,omitempty"`
+	}
+	trayArgs struct {
+		ID string `json:"id,omitempty"`
 	}
 	insertMediumArgs struct {
 		ID       string `json:"id"`
@@ -217,7 +220,7 @@ var (
 	cmdBlockResize          = defCommand[blockResizeArgs, struct{}]("block_resize")
 	cmdBlockSetIOThrottle   = defCommand[BlockIOThrottle, struct{}]("block_set_io_throttle")
 	cmdBlockdevOpenTray     = defCommand[openTrayArgs, struct{}]("blockdev-open-tray")
-	cmdBlockdevCloseTray    = defCommand[idArgs, struct{}]("blockdev-close-tray")
+	cmdBlockdevCloseTray    = defCommand[trayArgs, struct{}]("blockdev-close-tray")
 	cmdBlockdevRemoveMedium = defCommand[idArgs, struct{}]("blockdev-remove-medium")
 	cmdBlockdevInsertMedium = defCommand[insertMediumArgs, struct{}]("blockdev-insert-medium")
 	cmdBlockdevChangeMedium = defCommand[BlockdevChangeMediumArgs, struct{}]("blockdev-change-medium")
@@ -271,7 +274,7 @@ func (m *Monitor) BlockdevOpenTray(ctx context.Context, id string, force bool) e
 // BlockdevCloseTray closes the tray of a removable device
 // (blockdev-close-tray).
 func (m *Monitor) BlockdevCloseTray(ctx context.Context, id string) error {
-	return cmdBlockdevCloseTray.do(ctx, m, &idArgs{ID: id})
+	return cmdBlockdevCloseTray.do(ctx, m, &trayArgs{ID: id})
 }
 
 // BlockdevRemoveMedium removes the medium of a device whose tray is open

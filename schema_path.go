@@ -318,6 +318,9 @@ func describeCursors(cs []pathCursor) string {
 func describeType(t *SchemaType) string {
 	switch t.MetaType {
 	case "builtin":
+		if t.JSONType == "int" {
+			return "an int"
+		}
 		return "a " + t.JSONType
 	case "enum":
 		return "an enum"
