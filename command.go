@@ -126,6 +126,7 @@ func (m *Monitor) RunContext(ctx context.Context, cmd interface{}, res interface
 	if err := checkCommand(c.msg, false); err != nil {
 		return err
 	}
+	m.noteDeprecated(c.msg)
 	return m.roundTrip(ctx, c, res)
 }
 

@@ -1,12 +1,10 @@
 package qmp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -620,27 +618,5 @@ func TestEventTimestampMinusOne(t *testing.T) {
 	// It gets the local receive time instead.
 	if sec := int64(evs[0].Timestamp.Seconds); sec < before || sec > time.Now().Unix() {
 		t.Fatalf("timestamp = %d, want the receive time (>= %d)", sec, before)
-	}
-}
-
-func TestLoggerRecordsTraffic(t *testing.T) {
-	s := newServer(t, qmptest.Config{})
-	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := dial(t, s, &qmp.Options{Logger: log})
-	if err := m.Run(qmp.Command{"query-name", nil}, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.Close() // the reader has stopped: buf is no longer written
-	out := buf.String()
-	for _, want := range []string{
-		`msg="qmp send" msg="{\"execute\":\"qmp_capabilities\"}"`,
-		`msg="qmp send" msg="{\"execute\":\"query-name\"}"`,
-		`msg="qmp recv" msg="{\"QMP\":`,
-		`msg="qmp recv" msg="{\"return\": {}}"`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log lacks %s\nlog:\n%s", want, out)
-		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -13,8 +15,23 @@ import (
 // events share a second, new code should prefer a cursor: take
 // EventCursor() before sending the command, then wait with
 // WaitEventAfter, which sees exactly the events that arrived later.
+//
+// The same-second caveat: a seconds-based wait started within the same
+// second as an earlier matching event returns that earlier event at once.
+// Deleting a device, adding it back and deleting it again within one
+// second, WaitDeviceDeletedEvent(ctx, id, uint64(time.Now().Unix())) for the
+// second deletion returns the first one's DEVICE_DELETED.
+//
+// Every wait accepts a nil ctx, meaning context.Background().
 
-func secs(after uint64) int64 { return int64(after) * 1e6 }
+// secs converts v2.0.4's Unix seconds to the index's microseconds; a
+// second beyond what the index holds selects nothing.
+func secs(after uint64) int64 {
+	if after > maxEventSeconds {
+		return math.MaxInt64
+	}
+	return int64(after) * 1e6
+}
 
 func typesOf(t string) []string {
 	if t == "" {
@@ -27,8 +44,9 @@ func typesOf(t string) []string {
 // timestamp is at or after `after` (Unix seconds). If there are none, it
 // waits for the first such event and returns it alone, until ctx ends
 // (returning ctx.Err()) or the connection ends (returning its error).
+// This is the v2.0.4 call; see the same-second caveat above.
 func (m *Monitor) GetEvents(ctx context.Context, t string, after uint64) ([]Event, error) {
-	q := query{EventFilter: EventFilter{Types: typesOf(t)}, since: secs(after)}
+	q := newQuery(EventFilter{Types: typesOf(t)}, 0, secs(after))
 	if found := m.events.lookup(q, 0); len(found) > 0 {
 		return events(found), nil
 	}
@@ -41,9 +59,10 @@ func (m *Monitor) GetEvents(ctx context.Context, t string, after uint64) ([]Even
 
 // FindEvents returns the buffered events of type t ("" for any type) whose
 // timestamp is at or after `after` (Unix seconds), and whether there were
-// any. It works after the connection ended too.
+// any. It works after the connection ended too. It returns up to
+// Options.EventHistory events (10,000 by default; v2.0.4 kept 100).
 func (m *Monitor) FindEvents(t string, after uint64) ([]Event, bool) {
-	found := m.events.lookup(query{EventFilter: EventFilter{Types: typesOf(t)}, since: secs(after)}, 0)
+	found := m.events.lookup(newQuery(EventFilter{Types: typesOf(t)}, 0, secs(after)), 0)
 	return events(found), len(found) > 0
 }
 
@@ -64,8 +83,12 @@ func ctxOrBackground(ctx context.Context) context.Context {
 
 // WaitEvent returns the first event of type t ("" for any) at or after
 // `after` (Unix seconds) that match accepts (nil accepts all): a buffered
-// one, or the first to arrive. match runs on the reader goroutine: keep it
-// quick.
+// one, or the first to arrive. This is the v2.0.4 call; see the
+// same-second caveat above. match takes the event by value (v2.0.4's
+// signature) but is otherwise EventFilter.Match: it runs on the reader
+// goroutine, must be quick, and may call the Monitor's lookups. WaitEvent is
+// WaitEventSince(ctx, time.Unix(after, 0), EventFilter{Types: []string{t},
+// Match: func(e *Event) bool { return match(*e) }}) returning the Event.
 func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match func(Event) bool) (*Event, error) {
 	f := EventFilter{Types: typesOf(t)}
 	if match != nil {
@@ -77,7 +100,7 @@ func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match f
 // waitSecs is the wait behind the v2.0.4-style helpers: the first event f
 // selects whose timestamp is at or after `after` (Unix seconds).
 func (m *Monitor) waitSecs(ctx context.Context, after uint64, f EventFilter) (*Event, error) {
-	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: secs(after)})
+	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(f, 0, secs(after)))
 	if err != nil {
 		return nil, err
 	}
@@ -88,27 +111,29 @@ func (m *Monitor) waitSecs(ctx context.Context, after uint64, f EventFilter) (*E
 // none). Events that arrive later have larger Seq.
 func (m *Monitor) EventCursor() uint64 { return m.events.cursor() }
 
-// EventsAfter returns the buffered events with Seq > cursor that f selects.
+// EventsAfter returns the buffered events with Seq > cursor that f selects,
+// whatever their timestamps.
 func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
-	return m.events.lookup(query{EventFilter: f, afterSeq: cursor}, 0)
+	return m.events.lookup(newQuery(f, cursor, noSince), 0)
 }
 
 // WaitEventAfter returns the first event with Seq > cursor that f selects,
-// buffered or future.
+// buffered or future, whatever its timestamp. Take the cursor with
+// EventCursor before sending the command whose event you wait for.
 func (m *Monitor) WaitEventAfter(ctx context.Context, cursor uint64, f EventFilter) (EventRecord, error) {
-	return m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, afterSeq: cursor})
+	return m.events.wait(ctxOrBackground(ctx), newQuery(f, cursor, noSince))
 }
 
 // EventsSince returns the buffered events whose QEMU timestamp is at or
 // after t (microsecond precision) that f selects, in arrival order.
 func (m *Monitor) EventsSince(t time.Time, f EventFilter) []EventRecord {
-	return m.events.lookup(query{EventFilter: f, since: t.UnixMicro()}, 0)
+	return m.events.lookup(newQuery(f, 0, t.UnixMicro()), 0)
 }
 
 // WaitEventSince returns the first event whose QEMU timestamp is at or
 // after t that f selects, buffered or future.
 func (m *Monitor) WaitEventSince(ctx context.Context, t time.Time, f EventFilter) (EventRecord, error) {
-	return m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: t.UnixMicro()})
+	return m.events.wait(ctxOrBackground(ctx), newQuery(f, 0, t.UnixMicro()))
 }
 
 // Subscribe follows events live from now on: each event f selects is sent
@@ -128,17 +153,34 @@ func dataMatch[T any](ok func(*T) bool) func(*Event) bool {
 	}
 }
 
-// WaitMachineResumeStateEvent waits for a RESUME event at or after `after`.
+// WaitMachineResumeStateEvent waits for a RESUME event at or after `after`
+// (Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) WaitMachineResumeStateEvent(ctx context.Context, after uint64) (*Event, error) {
 	return m.WaitEvent(ctx, "RESUME", after, nil)
 }
 
 // WaitDeviceDeletedEvent waits for the DEVICE_DELETED event of device (its
-// id, or its QOM path). The path-only events QEMU sends first for the
-// device's children do not match. When QEMU reports
-// DEVICE_UNPLUG_GUEST_ERROR for the device instead, it returns a
-// *DeviceUnplugError at once.
+// id, or its QOM path) at or after `after` (Unix seconds). The path-only
+// events QEMU sends first for the device's children do not match. When QEMU
+// reports DEVICE_UNPLUG_GUEST_ERROR for the device instead, it returns a
+// *DeviceUnplugError at once (v2.0.4 kept waiting).
+//
+// This is the v2.0.4 call and has the same-second caveat above: after a
+// deletion of the same id earlier in the same second, it returns that
+// deletion's event. New code should take a cursor before device_del and use
+// WaitDeviceDeleted.
 func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
+	f := deviceDeletedFilter(device)
+	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(f, 0, secs(after)))
+	if err != nil {
+		return nil, err
+	}
+	return deviceDeleted(r)
+}
+
+// deviceDeletedFilter selects the DEVICE_DELETED or
+// DEVICE_UNPLUG_GUEST_ERROR event of device (id or QOM path).
+func deviceDeletedFilter(device string) EventFilter {
 	is := func(d *DeviceDeletedEventData) bool { return d.Device == device || d.Path == device }
 	f := EventFilter{Types: []string{"DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"}, Match: dataMatch(is)}
 	if plainString(device) {
@@ -150,10 +192,27 @@ func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, aft
 		decode := f.Match
 		f.Match = func(e *Event) bool { return bytes.Contains(e.Data, lit) && decode(e) }
 	}
-	r, err := m.events.wait(ctxOrBackground(ctx), query{EventFilter: f, since: secs(after)})
+	return f
+}
+
+// WaitDeviceDeleted waits for the DEVICE_DELETED event of device (its id or
+// QOM path) with Seq > cursor: take EventCursor() before device_del. Like
+// WaitDeviceDeletedEvent, it returns a *DeviceUnplugError when the guest
+// refuses the unplug; unlike it, an earlier deletion of the same id is
+// never mistaken for this one.
+func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor uint64) (EventRecord, error) {
+	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(deviceDeletedFilter(device), cursor, noSince))
 	if err != nil {
-		return nil, err
+		return EventRecord{}, err
 	}
+	if _, err := deviceDeleted(r); err != nil {
+		return EventRecord{}, err
+	}
+	return r, nil
+}
+
+// deviceDeleted turns the event a device wait found into its result.
+func deviceDeleted(r EventRecord) (*Event, error) {
 	if r.Type == "DEVICE_UNPLUG_GUEST_ERROR" {
 		var d DeviceUnplugGuestErrorEventData
 		json.Unmarshal(r.Data, &d)
@@ -264,21 +323,86 @@ func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64
 	return res, nil
 }
 
+// ErrMigrationEventsOff is returned by WaitMigration when the "events"
+// migration capability is off: QEMU then sends no MIGRATION events, so
+// there is nothing to wait for.
+var ErrMigrationEventsOff = errors.New(`qmp: the "events" migration capability is off, so QEMU sends no MIGRATION events; ` +
+	`turn it on (migrate-set-capabilities with {"capability": "events", "state": true}) before migrate`)
+
+// MigrationError is WaitMigration's error for a migration that failed:
+// Desc is QEMU's reason (query-migrate's "error-desc"), empty when QEMU gave
+// none; Event is the MIGRATION event with status "failed".
+type MigrationError struct {
+	Desc  string
+	Event EventRecord
+}
+
+func (e *MigrationError) Error() string {
+	if e.Desc == "" {
+		return "qmp: migration failed; QEMU gave no reason (query-migrate has no error-desc)"
+	}
+	return "qmp: migration failed: " + e.Desc
+}
+
 // WaitMigration waits for a MIGRATION event with a final status
 // ("completed", "failed" or "cancelled") after cursor and returns that
-// status. QEMU sends MIGRATION events only when the "events" migration
-// capability is on (migrate-set-capabilities).
+// status. For "failed" it also returns a *MigrationError with QEMU's reason
+// (from query-migrate).
+//
+// QEMU sends MIGRATION events only when the "events" migration capability
+// is on (migrate-set-capabilities): unless a final event is already
+// buffered, WaitMigration asks QEMU (query-migrate-capabilities) and
+// returns ErrMigrationEventsOff at once when it is off.
 func (m *Monitor) WaitMigration(ctx context.Context, cursor uint64) (string, error) {
+	ctx = ctxOrBackground(ctx)
 	final := func(d *MigrationEventData) bool {
 		return d.Status == "completed" || d.Status == "failed" || d.Status == "cancelled"
 	}
-	r, err := m.WaitEventAfter(ctx, cursor, EventFilter{Types: []string{"MIGRATION"}, Match: dataMatch(final)})
+	f := EventFilter{Types: []string{"MIGRATION"}, Match: dataMatch(final)}
+	if len(m.events.lookup(newQuery(f, cursor, noSince), 1)) == 0 {
+		if err := m.migrationEventsOn(ctx); err != nil {
+			return "", err
+		}
+	}
+	r, err := m.WaitEventAfter(ctx, cursor, f)
 	if err != nil {
 		return "", err
 	}
 	var d MigrationEventData
 	json.Unmarshal(r.Data, &d)
-	return d.Status, nil
+	if d.Status != "failed" {
+		return d.Status, nil
+	}
+	merr := &MigrationError{Event: r}
+	var info struct {
+		Status string `json:"status"`
+		Desc   string `json:"error-desc"`
+	}
+	if m.RunContext(ctx, Command{Name: "query-migrate"}, &info) == nil && info.Status == "failed" {
+		merr.Desc = info.Desc
+	}
+	return d.Status, merr
+}
+
+// migrationEventsOn returns nil when the "events" migration capability is
+// on, ErrMigrationEventsOff when it is off, else why it could not tell.
+func (m *Monitor) migrationEventsOn(ctx context.Context) error {
+	var caps []struct {
+		Capability string `json:"capability"`
+		State      bool   `json:"state"`
+	}
+	if err := m.RunContext(ctx, Command{Name: "query-migrate-capabilities"}, &caps); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return ctx.Err()
+		}
+		return fmt.Errorf(`qmp: WaitMigration could not check the "events" migration capability: %w`, err)
+	}
+	for _, c := range caps {
+		if c.Capability == "events" && c.State {
+			return nil
+		}
+	}
+	return ErrMigrationEventsOff
 }
 
 // WaitShutdown waits for the SHUTDOWN event after cursor. It also finds one

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,17 +373,31 @@ func TestEventsByteEviction(t *testing.T) {
 	}
 }
 
-func TestEventsAgeEvictionKeepsNewest(t *testing.T) {
+// EventHistoryAge evicts on lookup too, the newest event included: with
+// v2.0.4-era eviction (only on arrival, always keeping the newest) both
+// events were still there long after.
+func TestEventsAgeEvictionOnLookup(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	// Every event is older than 1ns by the time the next one arrives.
-	m := dial(t, s, &qmp.Options{EventHistoryAge: time.Nanosecond})
-	for i := 0; i < 5; i++ {
-		s.SendEvent("AGED", evNum{i})
-	}
+	const age = 200 * time.Millisecond
+	m := dial(t, s, &qmp.Options{EventHistoryAge: age})
+	sent := time.Now()
+	s.SendEvent("AGED", evNum{0})
+	s.SendEvent("AGED", evNum{1})
 	evSync(t, m)
-	recs := m.EventsAfter(0, qmp.EventFilter{})
-	if len(recs) != 1 || recs[0].Seq != 5 || evN(t, &recs[0].Event) != 4 {
-		t.Fatalf("with EventHistoryAge 1ns: %+v, want only the newest (Seq 5)", recs)
+	if time.Since(sent) < age/2 { // only meaningful when the machine was quick
+		if recs := m.EventsAfter(0, qmp.EventFilter{}); len(recs) != 2 {
+			t.Fatalf("within the age bound: %d events, want 2", len(recs))
+		}
+	}
+	time.Sleep(age + 50*time.Millisecond) // the property under test is the passing of time
+	if recs := m.EventsAfter(0, qmp.EventFilter{}); len(recs) != 0 {
+		t.Fatalf("%v after the events arrived: EventsAfter = %d events, want none (EventHistoryAge %v)", time.Since(sent), len(recs), age)
+	}
+	if evs, ok := m.FindEvents("AGED", 0); ok || len(evs) != 0 {
+		t.Fatalf("FindEvents after the age bound = %d events, want none", len(evs))
+	}
+	if cur := m.EventCursor(); cur != 2 {
+		t.Fatalf("EventCursor = %d after eviction, want 2", cur)
 	}
 }
 
@@ -830,27 +846,83 @@ func TestEventsWaitBlockJob(t *testing.T) {
 	}
 }
 
-func TestEventsWaitMigration(t *testing.T) {
+// migrationServer is a fake server with query-migrate-capabilities and
+// query-migrate: the events capability is *events, and a failed migration
+// reports desc.
+func migrationServer(t *testing.T, events *atomic.Bool, desc string) *qmptest.Server {
 	s := newServer(t, qmptest.Config{})
+	s.Handle("query-migrate-capabilities", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{Return: []map[string]any{
+			{"capability": "xbzrle", "state": false},
+			{"capability": "events", "state": events.Load()},
+		}}
+	})
+	s.Handle("query-migrate", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{Return: map[string]string{"status": "failed", "error-desc": desc}}
+	})
+	return s
+}
+
+func TestEventsWaitMigration(t *testing.T) {
+	var on atomic.Bool
+	on.Store(true)
+	s := migrationServer(t, &on, "Unable to write to command: Broken pipe")
 	m := dial(t, s, nil)
 	s.SendEvent("MIGRATION", map[string]string{"status": "failed"}) // an earlier attempt
 	evSync(t, m)
 	for _, final := range []string{"completed", "failed", "cancelled"} {
 		cur := m.EventCursor()
-		ch := make(chan error, 1)
-		var got string
+		type result struct {
+			status string
+			err    error
+		}
+		ch := make(chan result, 1)
 		go func() {
-			var err error
-			got, err = m.WaitMigration(ctxT(t, 5*time.Second), cur)
-			ch <- err
+			st, err := m.WaitMigration(ctxT(t, 5*time.Second), cur)
+			ch <- result{st, err}
 		}()
 		for _, st := range []string{"setup", "active", "device", final} {
 			s.SendEvent("MIGRATION", map[string]string{"status": st})
 		}
-		if err := evRecv(t, ch, "WaitMigration"); err != nil || got != final {
-			t.Fatalf("WaitMigration = %q, %v; want %q", got, err, final)
+		r := evRecv(t, ch, "WaitMigration")
+		if r.status != final {
+			t.Fatalf("WaitMigration = %q, %v; want %q", r.status, r.err, final)
 		}
-		evSync(t, m)
+		if final != "failed" {
+			if r.err != nil {
+				t.Fatalf("WaitMigration(%s) error = %v, want nil", final, r.err)
+			}
+			continue
+		}
+		var me *qmp.MigrationError
+		if !errors.As(r.err, &me) || me.Desc != "Unable to write to command: Broken pipe" || me.Event.Seq != cur+4 {
+			t.Fatalf("WaitMigration(failed) error = %#v, want a *MigrationError with QEMU's error-desc and the event Seq %d", r.err, cur+4)
+		}
+		if !strings.Contains(r.err.Error(), "Broken pipe") {
+			t.Fatalf("WaitMigration(failed) error reads %q, want QEMU's reason", r.err)
+		}
+	}
+}
+
+func TestEventsWaitMigrationEventsOff(t *testing.T) {
+	var on atomic.Bool
+	s := migrationServer(t, &on, "")
+	m := dial(t, s, nil)
+	start := time.Now()
+	st, err := m.WaitMigration(ctxT(t, 5*time.Second), m.EventCursor())
+	if !errors.Is(err, qmp.ErrMigrationEventsOff) || st != "" {
+		t.Fatalf("WaitMigration with the events capability off = %q, %v; want ErrMigrationEventsOff", st, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("WaitMigration with the events capability off took %v, want it to fail at once", took)
+	}
+	// A final event already buffered is the answer whatever the capability
+	// says now (it may have been turned off after the migration).
+	cur := m.EventCursor()
+	s.SendEvent("MIGRATION", map[string]string{"status": "completed"})
+	evSync(t, m)
+	if st, err := m.WaitMigration(ctxT(t, 5*time.Second), cur); st != "completed" || err != nil {
+		t.Fatalf("WaitMigration with a buffered completed event = %q, %v", st, err)
 	}
 }
 
@@ -1179,12 +1251,15 @@ func TestEventsThousandWaitersMostlyExpire(t *testing.T) {
 
 // Every wait returns ctx.Err() itself, unwrapped, when its context ends.
 func TestEventsWaitsHonourContext(t *testing.T) {
-	s := newServer(t, qmptest.Config{})
+	var on atomic.Bool
+	on.Store(true)
+	s := migrationServer(t, &on, "")
 	m := dial(t, s, nil)
 	cur := m.EventCursor()
 	waits := map[string]func(ctx context.Context) error{
-		"GetEvents": func(ctx context.Context) error { _, err := m.GetEvents(ctx, "NONE", 0); return err },
-		"WaitEvent": func(ctx context.Context) error { _, err := m.WaitEvent(ctx, "", 0, nil); return err },
+		"WaitDeviceDeleted": func(ctx context.Context) error { _, err := m.WaitDeviceDeleted(ctx, "x", cur); return err },
+		"GetEvents":         func(ctx context.Context) error { _, err := m.GetEvents(ctx, "NONE", 0); return err },
+		"WaitEvent":         func(ctx context.Context) error { _, err := m.WaitEvent(ctx, "", 0, nil); return err },
 		"WaitEventAfter": func(ctx context.Context) error {
 			_, err := m.WaitEventAfter(ctx, cur, qmp.EventFilter{})
 			return err

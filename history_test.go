@@ -3,9 +3,9 @@ package qmp
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,28 +28,69 @@ func histSeqs(rs []EventRecord) []uint64 {
 func TestHistoryAgeEviction(t *testing.T) {
 	h := newHistory(Options{EventHistory: 1000, EventHistoryBytes: 1 << 20, EventHistoryAge: 10 * time.Second})
 	t0 := time.Unix(1700000000, 0)
+	clock := t0
+	h.now = func() time.Time { return clock }
+	all := query{since: noSince}
 	for i := 0; i < 10; i++ {
 		h.add(histEvent("A", 1, i), t0.Add(time.Duration(i)*time.Second))
 	}
-	if got := histSeqs(h.lookup(query{since: math.MinInt64}, 0)); len(got) != 10 {
+	clock = t0.Add(9 * time.Second)
+	if got := histSeqs(h.lookup(all, 0)); len(got) != 10 {
 		t.Fatalf("within the age bound: %v, want all 10", got)
 	}
 	// At t0+15s the events received before t0+5s are older than 10s; the
 	// one received exactly 10s earlier is kept (the bound is inclusive).
-	h.add(histEvent("A", 1, 10), t0.Add(15*time.Second))
-	if got := histSeqs(h.lookup(query{since: math.MinInt64}, 0)); !slices.Equal(got, []uint64{6, 7, 8, 9, 10, 11}) {
+	clock = t0.Add(15 * time.Second)
+	h.add(histEvent("A", 1, 10), clock)
+	if got := histSeqs(h.lookup(all, 0)); !slices.Equal(got, []uint64{6, 7, 8, 9, 10, 11}) {
 		t.Fatalf("after adding at t0+15s: %v, want Seq 6..11", got)
 	}
-	// However old, the newest event stays.
-	h.add(histEvent("B", 1, 11), t0.Add(time.Hour))
-	if got := histSeqs(h.lookup(query{since: math.MinInt64}, 0)); !slices.Equal(got, []uint64{12}) {
-		t.Fatalf("after adding an hour later: %v, want just Seq 12", got)
+	// A lookup evicts too, without a new event, and the newest goes as
+	// well once it is older than the bound.
+	clock = t0.Add(19 * time.Second)
+	if got := histSeqs(h.lookup(all, 0)); !slices.Equal(got, []uint64{10, 11}) {
+		t.Fatalf("looked up at t0+19s: %v, want Seq 10, 11", got)
+	}
+	clock = t0.Add(time.Hour)
+	if got := histSeqs(h.lookup(all, 0)); len(got) != 0 {
+		t.Fatalf("looked up an hour later: %v, want none", got)
 	}
 	if _, ok := h.types["A"]; ok {
 		t.Fatalf("type index of the evicted type A is still there")
 	}
-	if h.cursor() != 12 {
-		t.Fatalf("cursor = %d, want 12", h.cursor())
+	if h.cursor() != 11 {
+		t.Fatalf("cursor = %d, want 11 (eviction does not move it)", h.cursor())
+	}
+	h.add(histEvent("B", 1, 11), clock)
+	if got := histSeqs(h.lookup(all, 0)); !slices.Equal(got, []uint64{12}) {
+		t.Fatalf("after adding an hour later: %v, want just Seq 12", got)
+	}
+	// Waits evict as well: the aged event is not an answer.
+	clock = t0.Add(2 * time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if r, err := h.wait(ctx, query{since: noSince, EventFilter: EventFilter{Types: []string{"B"}}}); err != context.DeadlineExceeded {
+		t.Fatalf("wait for an aged-out event = %+v, %v; want context.DeadlineExceeded", r, err)
+	}
+}
+
+// Age is measured on the monotonic clock, so a wall-clock step does not age
+// events: the history keeps monotonic offsets, and Received carries a
+// monotonic reading (time.Time prints it as "m=...").
+func TestHistoryAgeMonotonic(t *testing.T) {
+	h := newHistory(Options{EventHistory: 10, EventHistoryBytes: 1 << 20, EventHistoryAge: time.Minute})
+	now := time.Now()
+	h.add(histEvent("A", 1, 0), now)
+	r := h.lookup(query{since: noSince}, 0)
+	if len(r) != 1 {
+		t.Fatalf("fresh event not found: %v", r)
+	}
+	// Received keeps a monotonic reading, so it compares on that clock.
+	if d := r[0].Received.Sub(now); d < 0 || d > time.Second {
+		t.Fatalf("Received - add time = %v, want ~0", d)
+	}
+	if !strings.Contains(r[0].Received.String(), " m=") {
+		t.Fatalf("Received %v carries no monotonic reading", r[0].Received)
 	}
 }
 

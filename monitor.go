@@ -2,9 +2,7 @@ package qmp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -29,16 +27,21 @@ type Options struct {
 	// (oldest evicted first). Default 64 MiB.
 	EventHistoryBytes int
 	// EventHistoryAge, when positive, also evicts events received longer ago
-	// than this.
+	// than this, measured on the monotonic clock, when events arrive and on
+	// every lookup and wait. Unlike the count and bytes bounds, which always
+	// keep the newest event, it evicts the newest event too once it is
+	// older than this.
 	EventHistoryAge time.Duration
 
 	// Logger, when set, receives every message sent and received at debug
-	// level, and dropped or malformed messages at warn level.
+	// level, and dropped or malformed messages at warn level; log.go lists
+	// the attributes of these records.
 	Logger *slog.Logger
 
-	// WaitForSocket makes Dial retry while the socket does not exist or
-	// refuses connections (QEMU still starting), until its ctx ends.
-	// NewMonitor never waits: it fails at once when nothing listens.
+	// WaitForSocket makes Dial retry while the socket does not exist,
+	// refuses connections (QEMU still starting) or is busy (IsSocketBusy:
+	// another client holds it), until its ctx ends. NewMonitor never waits:
+	// it fails at once when nothing listens or the socket is busy.
 	WaitForSocket bool
 
 	// EnableOOB asks for the "oob" capability when QEMU offers it, so that
@@ -115,46 +118,8 @@ type Monitor struct {
 	readerDone chan struct{} // closed when the reader goroutine returned
 	failOnce   sync.Once
 	cause      error // first reason the connection ends; written once under failOnce
-}
 
-// NewMonitor connects to the QMP unix socket at path and negotiates
-// capabilities, all within timeout. It fails at once when no QEMU listens
-// (IsSocketNotAvailable reports true for that error).
-//
-// Several clients on one QMP socket are not possible: QEMU greets the second
-// one only after the first leaves, so NewMonitor then fails with an error
-// wrapping ErrHandshake once timeout has passed.
-func NewMonitor(path string, timeout time.Duration) (*Monitor, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return Dial(ctx, "unix", path, nil)
-}
-
-// Dial connects to a QMP server on network "unix" or "tcp" and negotiates
-// capabilities; ctx bounds the whole set-up, not the monitor's life.
-func Dial(ctx context.Context, network, address string, opts *Options) (*Monitor, error) {
-	switch network {
-	case "unix", "tcp", "tcp4", "tcp6":
-	default:
-		return nil, fmt.Errorf("qmp: unsupported network %q (want unix or tcp)", network)
-	}
-	var d net.Dialer
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		conn, err := d.DialContext(ctx, network, address)
-		if err == nil {
-			return NewMonitorConn(ctx, conn, opts)
-		}
-		if opts == nil || !opts.WaitForSocket || !IsSocketNotAvailable(err) {
-			return nil, err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("qmp: waiting for %s: %w (last error: %v)", address, ctx.Err(), err)
-		case <-t.C:
-		}
-	}
+	schema schemaCache // the live schema and deprecation warnings (schema.go)
 }
 
 // NewMonitorConn runs the QMP handshake on conn, a connection the caller
@@ -194,84 +159,6 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 	m.inflight = make(chan struct{}, n)
 	go m.readLoop(fr)
 	return m, nil
-}
-
-// handshake reads the greeting and negotiates capabilities. ctx is mapped
-// onto the connection's deadline so that a silent server cannot hold us.
-func (m *Monitor) handshake(ctx context.Context, fr *framer) error {
-	if dl, ok := ctx.Deadline(); ok {
-		m.conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { m.conn.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		stop()
-		m.conn.SetDeadline(time.Time{})
-	}()
-	start := time.Now()
-
-	// next returns the next message that is not an event; events are filed
-	// in the history, as QEMU may send them at any time.
-	next := func(what string) (members, error) {
-		for {
-			msg, err := fr.next()
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil {
-					if what == "greeting" {
-						return members{}, fmt.Errorf("%w: no QMP greeting within %v: is another client connected? (%w)",
-							ErrHandshake, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
-					}
-					return members{}, fmt.Errorf("%w: no reply to qmp_capabilities within %v (%w)",
-						ErrNegotiation, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
-				}
-				if what == "greeting" {
-					return members{}, fmt.Errorf("%w: reading the greeting: %w", ErrHandshake, err)
-				}
-				return members{}, fmt.Errorf("%w: reading the reply to qmp_capabilities: %w", ErrNegotiation, err)
-			}
-			m.logMsg("recv", msg)
-			mb, err := splitMembers(msg)
-			if err != nil {
-				return members{}, err
-			}
-			if mb.present&hasEvent != 0 {
-				m.addEvent(mb, msg)
-				continue
-			}
-			return mb, nil
-		}
-	}
-
-	mb, err := next("greeting")
-	if err != nil {
-		return err
-	}
-	var greeting struct {
-		Version      Version  `json:"version"`
-		Capabilities []string `json:"capabilities"`
-	}
-	if mb.present&hasQMP == 0 || json.Unmarshal(mb.qmp, &greeting) != nil {
-		return fmt.Errorf("%w: got %.200s", ErrHandshake, mb.qmp)
-	}
-	m.version, m.caps = greeting.Version, greeting.Capabilities
-
-	neg := []byte(`{"execute":"qmp_capabilities"}`)
-	if m.opts.EnableOOB && slices.Contains(m.caps, "oob") {
-		neg = []byte(`{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}`)
-		m.oob = true
-	}
-	m.logMsg("send", neg)
-	if _, err := m.conn.Write(neg); err != nil {
-		return fmt.Errorf("%w: %w", ErrNegotiation, err)
-	}
-	mb, err = next("negotiation")
-	if err != nil {
-		return err
-	}
-	if mb.present&hasReturn == 0 {
-		return fmt.Errorf("%w: %s", ErrNegotiation, qmpError(mb.err))
-	}
-	return nil
 }
 
 // Version returns QEMU's version from the greeting.
@@ -408,16 +295,4 @@ func (m *Monitor) addEvent(mb members, msg []byte) {
 	}
 	e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(sec), uint64(usec)
 	m.events.add(e, now)
-}
-
-func (m *Monitor) logMsg(dir string, msg []byte) {
-	if m.log != nil && m.log.Enabled(context.Background(), slog.LevelDebug) {
-		m.log.Debug("qmp "+dir, "msg", string(msg))
-	}
-}
-
-func (m *Monitor) warn(what string, msg []byte) {
-	if m.log != nil {
-		m.log.Warn(what, "msg", fmt.Sprintf("%.512s", msg))
-	}
 }

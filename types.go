@@ -2,6 +2,7 @@ package qmp
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -43,7 +44,9 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 
 	// Event timestamp, provided by QEMU. QEMU sends -1 when its clock
-	// failed; such an event gets the time the monitor received it instead.
+	// failed; such an event gets the time the monitor received it instead,
+	// and so does one whose timestamp is out of range (seconds beyond what
+	// int64 microseconds hold, or microseconds >= 1,000,000).
 	Timestamp struct {
 		Seconds      uint64 `json:"seconds"`
 		Microseconds uint64 `json:"microseconds"`
@@ -69,6 +72,11 @@ type Version struct {
 		Micro int `json:"micro"`
 		Minor int `json:"minor"`
 	} `json:"qemu"`
+}
+
+// String returns the QEMU version as "major.minor.micro", e.g. "7.2.22".
+func (v Version) String() string {
+	return strconv.Itoa(v.QEMU.Major) + "." + strconv.Itoa(v.QEMU.Minor) + "." + strconv.Itoa(v.QEMU.Micro)
 }
 
 // HumanCommand represents a query struct to execute a command

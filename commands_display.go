@@ -1,0 +1,60 @@
+package qmp
+
+// Typed commands: display. All methods are safe for concurrent use, as
+// Run is.
+
+import "context"
+
+// VncInfo is query-vnc's reply.
+type VncInfo struct {
+	Enabled bool            `json:"enabled"`
+	Host    *string         `json:"host,omitempty"`
+	Family  *string         `json:"family,omitempty"` // "ipv4", "ipv6", "unix", ...
+	Service *string         `json:"service,omitempty"`
+	Auth    *string         `json:"auth,omitempty"`
+	Clients []VncClientInfo `json:"clients,omitempty"`
+}
+
+// VncClientInfo is one connected VNC client.
+type VncClientInfo struct {
+	Host         string  `json:"host"`
+	Service      string  `json:"service"`
+	Family       string  `json:"family"`
+	Websocket    bool    `json:"websocket"`
+	X509DName    *string `json:"x509_dname,omitempty"`
+	SASLUsername *string `json:"sasl_username,omitempty"`
+}
+
+// ScreendumpArgs are screendump's arguments.
+type ScreendumpArgs struct {
+	Filename string `json:"filename"`
+	Device   string `json:"device,omitempty"` // a display device's qdev id; default the primary console
+	Head     *int64 `json:"head,omitempty"`
+	Format   string `json:"format,omitempty"` // "ppm" (default) or "png"
+}
+
+type passwordArgs struct {
+	Password string `json:"password"`
+}
+
+var (
+	cmdQueryVnc          = defCommand[struct{}, VncInfo]("query-vnc")
+	cmdChangeVncPassword = defCommand[passwordArgs, struct{}]("change-vnc-password")
+	cmdScreendump        = defCommand[ScreendumpArgs, struct{}]("screendump")
+)
+
+// QueryVnc describes the VNC server (query-vnc).
+func (m *Monitor) QueryVnc(ctx context.Context) (*VncInfo, error) {
+	r, err := cmdQueryVnc.run(ctx, m, nil)
+	return &r, err
+}
+
+// ChangeVncPassword sets the VNC password (change-vnc-password).
+func (m *Monitor) ChangeVncPassword(ctx context.Context, password string) error {
+	return cmdChangeVncPassword.do(ctx, m, &passwordArgs{Password: password})
+}
+
+// Screendump writes the screen to a file on QEMU's host (screendump).
+func (m *Monitor) Screendump(ctx context.Context, args ScreendumpArgs) error {
+	return cmdScreendump.do(ctx, m, &args)
+}

@@ -1,0 +1,342 @@
+package qmp
+
+// The conformance test: every typed command, argument, return and event
+// data struct is walked by reflection and checked against a QAPI schema,
+// the 7.2 transcript in the unit test and the installed QEMU's own in
+// TestQEMUConformance, so that a QEMU that renames or drops something
+// fails here rather than in a user's program.
+//
+// Rules, for each struct field with a JSON name:
+//   - the name is a member of the schema type the struct stands for (for
+//     a union: a member of the union, of the branch the struct is
+//     registered for, or, with no branch, of any branch);
+//   - its Go type can carry the member's JSON type (bool, integer, number,
+//     string or enum, list, object; interface{} and json.RawMessage take
+//     anything; an alternate takes what one of its alternatives takes);
+//   - arguments: an optional member has omitempty (so "not set" is not
+//     sent) and a mandatory one does not (so a zero value is sent);
+//   - replies and event data: an optional member is a pointer, slice, map
+//     or interface, so its absence shows, or a string, where "" reads as
+//     absent.
+// Members QEMU marks deprecated are reported with t.Log, not failed.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/0xef53/go-qmp/v2/internal/qemutest"
+)
+
+type conformance struct {
+	s          *Schema
+	problems   []string
+	deprecated []string
+	seen       map[[2]any]bool
+}
+
+// checkConformance checks the whole typed layer against s.
+func checkConformance(s *Schema) (problems, deprecated []string) {
+	c := &conformance{s: s, seen: map[[2]any]bool{}}
+	for _, tc := range typedCommands {
+		sc := s.Command(tc.name)
+		if sc == nil {
+			c.fail("command %s is not in the schema", tc.name)
+			continue
+		}
+		if isDeprecated(sc.Features) {
+			c.deprecated = append(c.deprecated, tc.name)
+		}
+		if tc.args == nil {
+			for _, m := range sc.Args.Members {
+				if !m.Optional {
+					c.fail("%s: the typed command sends no arguments, but %s is mandatory", tc.name, m.Name)
+				}
+			}
+		} else {
+			c.object(tc.name, tc.args, sc.Args, "", false)
+		}
+		if tc.ret != nil {
+			c.value(tc.name+"->", tc.ret, sc.Returns, true)
+		}
+	}
+	for _, v := range typedVariants {
+		r, err := s.Lookup(v.path)
+		if err != nil {
+			c.fail("%v: %v", v.t, err)
+			continue
+		}
+		if r.Value != "" && r.Type.Tag != "" {
+			c.object(v.path, v.t, r.Type, r.Value, v.ret)
+		} else {
+			c.value(v.path, v.t, r.Type, v.ret)
+		}
+	}
+	names := make([]string, 0, len(typedEvents))
+	for n := range typedEvents {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		e := s.Event(n)
+		if e == nil {
+			c.fail("event %s is not in the schema", n)
+			continue
+		}
+		if isDeprecated(e.Features) {
+			c.deprecated = append(c.deprecated, n)
+		}
+		if t := typedEvents[n]; t != nil {
+			c.object(n, t, e.Data, "", true)
+		} else if len(e.Data.Members) > 0 {
+			c.fail("event %s has data, but the typed layer decodes none", n)
+		}
+	}
+	return c.problems, c.deprecated
+}
+
+func (c *conformance) fail(format string, a ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, a...))
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// object checks struct gt against object type st (branch: the union
+// branch chosen, "" for none); ret says gt is read from QEMU.
+func (c *conformance) object(where string, gt reflect.Type, st *SchemaType, branch string, ret bool) {
+	for gt.Kind() == reflect.Pointer {
+		gt = gt.Elem()
+	}
+	key := [2]any{gt, st}
+	if branch != "" || c.seen[key] {
+		if c.seen[[2]any{gt, st.Name + "=" + branch}] {
+			return
+		}
+		c.seen[[2]any{gt, st.Name + "=" + branch}] = true
+	}
+	c.seen[key] = true
+	if gt.Kind() != reflect.Struct {
+		c.fail("%s: %v is not a struct", where, gt)
+		return
+	}
+	if st.MetaType != "object" {
+		c.fail("%s: %v stands for %s, not an object", where, gt, describeType(st))
+		return
+	}
+	for i := 0; i < gt.NumField(); i++ {
+		f := gt.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			c.fail("%s: field %v.%s has no JSON name", where, gt, f.Name)
+			continue
+		}
+		omitempty := slices.Contains(strings.Split(opts, ","), "omitempty")
+		at := where + "." + name
+		m := st.Member(name, branch)
+		inBranch := false
+		if m == nil && branch == "" {
+			for _, v := range st.Variants {
+				if m = v.Type.Member(name, ""); m != nil {
+					inBranch = true
+					break
+				}
+			}
+		}
+		if m == nil {
+			c.fail("%s: field %v.%s: the schema has no member %q there", at, gt, f.Name, name)
+			continue
+		}
+		if isDeprecated(m.Features) && !slices.Contains(c.deprecated, at) {
+			c.deprecated = append(c.deprecated, at)
+		}
+		k := f.Type.Kind()
+		if ret {
+			if m.Optional && k != reflect.Pointer && k != reflect.Slice && k != reflect.Map && k != reflect.Interface && k != reflect.String {
+				c.fail("%s: member is optional, but field %v.%s (%v) cannot show its absence", at, gt, f.Name, f.Type)
+			}
+		} else {
+			if m.Optional && !omitempty {
+				c.fail("%s: member is optional, but field %v.%s has no omitempty (its zero value would be sent)", at, gt, f.Name)
+			}
+			if !m.Optional && omitempty && !inBranch && branch == "" {
+				c.fail("%s: member is mandatory, but field %v.%s has omitempty (a zero value would not be sent)", at, gt, f.Name)
+			}
+		}
+		c.value(at, f.Type, m.Type, ret)
+	}
+}
+
+// value checks that Go type gt can carry values of schema type st.
+func (c *conformance) value(where string, gt reflect.Type, st *SchemaType, ret bool) {
+	if why := c.compatible(where, gt, st, ret); why != "" {
+		c.fail("%s: %v cannot carry %s: %s", where, gt, describeType(st), why)
+	}
+}
+
+// compatible returns "" when gt fits st, else why not. Struct members are
+// checked (and reported) by object.
+func (c *conformance) compatible(where string, gt reflect.Type, st *SchemaType, ret bool) string {
+	for gt.Kind() == reflect.Pointer {
+		gt = gt.Elem()
+	}
+	if gt == rawMessageType || gt.Kind() == reflect.Interface || st.MetaType == "builtin" && st.JSONType == "value" {
+		return ""
+	}
+	if st.MetaType == "alternate" {
+		for _, a := range st.Alternatives {
+			sub := &conformance{s: c.s, seen: map[[2]any]bool{}}
+			if sub.compatible(where, gt, a, ret) == "" && len(sub.problems) == 0 {
+				if a.MetaType == "object" {
+					c.object(where, gt, a, "", ret)
+				}
+				return ""
+			}
+		}
+		return "no alternative fits"
+	}
+	builtin := func(types ...string) string {
+		if st.MetaType == "builtin" && slices.Contains(types, st.JSONType) {
+			return ""
+		}
+		return "the schema has " + describeType(st)
+	}
+	switch gt.Kind() {
+	case reflect.Bool:
+		return builtin("boolean")
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return builtin("int")
+	case reflect.Float32, reflect.Float64:
+		return builtin("number", "int")
+	case reflect.String:
+		if st.MetaType == "enum" {
+			return ""
+		}
+		return builtin("string")
+	case reflect.Slice, reflect.Array:
+		if st.MetaType != "array" {
+			return "the schema has " + describeType(st)
+		}
+		return c.compatible(where, gt.Elem(), st.Element, ret)
+	case reflect.Map:
+		if st.MetaType != "object" {
+			return "the schema has " + describeType(st)
+		}
+		return ""
+	case reflect.Struct:
+		if st.MetaType != "object" {
+			return "the schema has " + describeType(st)
+		}
+		c.object(where, gt, st, "", ret)
+		return ""
+	}
+	return "unsupported Go kind " + gt.Kind().String()
+}
+
+func TestConformance72(t *testing.T) {
+	raw, err := os.ReadFile("testdata/qmp-schema-7.2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSchema(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reportConformance(t, s)
+}
+
+func reportConformance(t *testing.T, s *Schema) {
+	t.Helper()
+	if len(typedCommands) < 60 {
+		t.Errorf("only %d typed commands registered", len(typedCommands))
+	}
+	problems, deprecated := checkConformance(s)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, d := range deprecated {
+		t.Logf("deprecated in this QEMU: %s", d)
+	}
+}
+
+// TestConformanceCatchesMistakes proves the checker fails what it should.
+func TestConformanceCatchesMistakes(t *testing.T) {
+	raw, err := os.ReadFile("testdata/qmp-schema-7.2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSchema(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type badArgs struct {
+		NodeName string `json:"nodename"`            // misspelt
+		Size     string `json:"size"`                // an int in the schema
+		Device   string `json:"device"`              // optional without omitempty
+		Extra    int64  `json:"x-extra,omitempty"`   // not a member
+		Sz       []int  `json:"node-name,omitempty"` // a string in the schema
+	}
+	type badRet struct {
+		Device   string `json:"device"`
+		Inserted struct {
+			RO string `json:"ro"` // a bool
+		} `json:"inserted"` // optional, not a pointer
+	}
+	c := &conformance{s: s, seen: map[[2]any]bool{}}
+	c.object("block_resize", reflect.TypeFor[badArgs](), s.Command("block_resize").Args, "", false)
+	c.value("query-block->", reflect.TypeFor[[]badRet](), s.Command("query-block").Returns, true)
+	c.object("blockdev-add.driver=file", reflect.TypeFor[BlockdevOptionsQcow2](), s.Command("blockdev-add").Args, "file", false)
+	got := strings.Join(c.problems, "\n")
+	for _, want := range []string{
+		`block_resize.nodename: field qmp.badArgs.NodeName: the schema has no member "nodename"`,
+		`block_resize.size: string cannot carry an int`,
+		`block_resize.device: member is optional, but field qmp.badArgs.Device has no omitempty`,
+		`block_resize.x-extra: field`,
+		`block_resize.node-name: []int cannot carry a string`,
+		`query-block->.inserted: member is optional, but field qmp.badRet.Inserted`,
+		`query-block->.inserted.ro: string cannot carry a boolean`,
+		`blockdev-add.driver=file.file: field qmp.BlockdevOptionsQcow2.File: the schema has no member "file"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems do not contain %q; got:\n%s", want, got)
+		}
+	}
+	if len(c.problems) != 11 {
+		t.Errorf("%d problems, want 11 (the four qcow2 options are not file options):\n%s", len(c.problems), got)
+	}
+}
+
+// TestQEMUConformance checks the typed layer against the schema of the
+// installed QEMU.
+func TestQEMUConformance(t *testing.T) {
+	t.Parallel()
+	q := qemutest.Require(t, qemutest.Config{})
+	m, err := NewMonitor(q.Sockets[0], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := m.Schema(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Version()
+	t.Logf("QEMU %d.%d.%d: %d commands, %d events", v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro, len(s.Commands()), len(s.Events()))
+	reportConformance(t, s)
+}

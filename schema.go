@@ -1,0 +1,393 @@
+package qmp
+
+// The live schema: what query-qmp-schema says the connected QEMU accepts,
+// parsed into a compact, read-only model that answers "does this QEMU have
+// X" questions (see schema_path.go for the path syntax).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Schema is the QAPI schema a QEMU reports with query-qmp-schema: its
+// commands, events and the types they use. QEMU names most types by
+// number ("123"); commands, events, members and enum values carry their
+// real names, so queries go through those (see Schema.Lookup).
+//
+// A Schema is read-only once built: all its methods are safe for
+// concurrent use, and callers must not modify what they return.
+type Schema struct {
+	commands map[string]*SchemaCommand
+	events   map[string]*SchemaEvent
+	types    map[string]*SchemaType
+}
+
+// SchemaCommand is one command of the schema.
+type SchemaCommand struct {
+	Name     string
+	Args     *SchemaType // an object type; QEMU gives commands without arguments an empty object
+	Returns  *SchemaType
+	AllowOOB bool     // may be run with exec-oob
+	Features []string // e.g. "deprecated", "unstable"
+}
+
+// SchemaEvent is one event of the schema.
+type SchemaEvent struct {
+	Name     string
+	Data     *SchemaType // an object type; events without data have an empty object
+	Features []string
+}
+
+// SchemaType is one type of the schema. MetaType says which of the other
+// fields apply:
+//
+//	"builtin"    JSONType: "string", "int", "number", "boolean", "null" or "value" (any)
+//	"enum"       Values (and their features, see ValueFeatures)
+//	"array"      Element
+//	"object"     Members; a union also has Tag (the discriminator member) and Variants
+//	"alternate"  Alternatives: the value is any one of them, told apart by JSON type
+type SchemaType struct {
+	Name         string
+	MetaType     string
+	JSONType     string
+	Members      []SchemaMember
+	Tag          string
+	Variants     []SchemaVariant
+	Values       []string
+	Element      *SchemaType
+	Alternatives []*SchemaType
+	Features     []string
+
+	valueFeatures map[string][]string // enum values that have features; nil for most enums
+}
+
+// SchemaMember is a member of an object type.
+type SchemaMember struct {
+	Name     string
+	Type     *SchemaType
+	Optional bool
+	Features []string
+}
+
+// SchemaVariant is the branch of a union taken when the discriminator
+// (SchemaType.Tag) has the value Case; its members add to the union's own.
+type SchemaVariant struct {
+	Case string
+	Type *SchemaType
+}
+
+// Command returns the command called name, or nil.
+func (s *Schema) Command(name string) *SchemaCommand { return s.commands[name] }
+
+// Event returns the event called name, or nil.
+func (s *Schema) Event(name string) *SchemaEvent { return s.events[name] }
+
+// Type returns the type called name (as the schema names it: a builtin
+// name such as "str", or QEMU's number for the others), or nil.
+func (s *Schema) Type(name string) *SchemaType { return s.types[name] }
+
+// HasCommand reports whether the schema has the command name.
+func (s *Schema) HasCommand(name string) bool { return s.commands[name] != nil }
+
+// HasEvent reports whether the schema has the event name.
+func (s *Schema) HasEvent(name string) bool { return s.events[name] != nil }
+
+// Commands returns the names of all commands, sorted.
+func (s *Schema) Commands() []string { return schemaNames(s.commands) }
+
+// Events returns the names of all events, sorted.
+func (s *Schema) Events() []string { return schemaNames(s.events) }
+
+func schemaNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Member returns the member called name of an object type: one of its
+// own, or, when branch is not "", one of the union branch where the
+// discriminator has the value branch. It returns nil when there is none.
+func (t *SchemaType) Member(name, branch string) *SchemaMember {
+	for i := range t.Members {
+		if t.Members[i].Name == name {
+			return &t.Members[i]
+		}
+	}
+	if branch != "" {
+		if v := t.Variant(branch); v != nil {
+			return v.Member(name, "")
+		}
+	}
+	return nil
+}
+
+// Variant returns the type of the union branch for discriminator value
+// c, or nil.
+func (t *SchemaType) Variant(c string) *SchemaType {
+	for _, v := range t.Variants {
+		if v.Case == c {
+			return v.Type
+		}
+	}
+	return nil
+}
+
+// HasValue reports whether an enum type has the value v.
+func (t *SchemaType) HasValue(v string) bool { return slices.Contains(t.Values, v) }
+
+// ValueFeatures returns the features of enum value v (nil for most).
+func (t *SchemaType) ValueFeatures(v string) []string { return t.valueFeatures[v] }
+
+// ErrSchema is wrapped by the errors of ParseSchema for input that is not
+// a QAPI introspection schema.
+var ErrSchema = errors.New("qmp: invalid QAPI schema")
+
+// rawEntity is one element of query-qmp-schema's reply, all meta-types in
+// one struct.
+type rawEntity struct {
+	Name        string      `json:"name"`
+	MetaType    string      `json:"meta-type"`
+	ArgType     string      `json:"arg-type"`
+	RetType     string      `json:"ret-type"`
+	AllowOOB    bool        `json:"allow-oob"`
+	Features    []string    `json:"features"`
+	JSONType    string      `json:"json-type"`
+	Members     []rawMember `json:"members"`
+	Values      []string    `json:"values"`
+	Tag         string      `json:"tag"`
+	ElementType string      `json:"element-type"`
+	Variants    []struct {
+		Case string `json:"case"`
+		Type string `json:"type"`
+	} `json:"variants"`
+}
+
+// rawMember is an object member, an enum member or an alternative.
+type rawMember struct {
+	Name     string          `json:"name"`
+	Type     string          `json:"type"`
+	Default  json.RawMessage `json:"default"` // present (as null) when the member is optional
+	Features []string        `json:"features"`
+}
+
+// ParseSchema parses the return value of query-qmp-schema (a JSON array)
+// into a Schema. Errors wrap ErrSchema and name the entity at fault.
+func ParseSchema(data []byte) (*Schema, error) {
+	var raw []rawEntity
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	}
+	s := &Schema{
+		commands: make(map[string]*SchemaCommand),
+		events:   make(map[string]*SchemaEvent),
+		types:    make(map[string]*SchemaType),
+	}
+	strs := make(map[string]string) // interns feature names
+	feats := func(f []string) []string {
+		if len(f) == 0 {
+			return nil
+		}
+		out := make([]string, len(f))
+		for i, x := range f {
+			if y, ok := strs[x]; ok {
+				out[i] = y
+			} else {
+				strs[x], out[i] = x, x
+			}
+		}
+		return out
+	}
+	// First pass: one SchemaType per type, so that references resolve in
+	// any order.
+	ntypes := 0
+	for i := range raw {
+		switch raw[i].MetaType {
+		case "command", "event":
+		default:
+			ntypes++
+		}
+	}
+	types := make([]SchemaType, ntypes)
+	for i := range raw {
+		e := &raw[i]
+		switch e.MetaType {
+		case "command", "event":
+			continue
+		case "builtin", "enum", "array", "object", "alternate":
+		default:
+			return nil, fmt.Errorf("%w: %q has unknown meta-type %q", ErrSchema, e.Name, e.MetaType)
+		}
+		if e.Name == "" {
+			return nil, fmt.Errorf("%w: a %s without a name", ErrSchema, e.MetaType)
+		}
+		if s.types[e.Name] != nil {
+			return nil, fmt.Errorf("%w: type %q is defined twice", ErrSchema, e.Name)
+		}
+		t := &types[len(s.types)]
+		t.Name, t.MetaType, t.JSONType, t.Features = e.Name, e.MetaType, e.JSONType, feats(e.Features)
+		s.types[e.Name] = t
+	}
+	ref := func(owner, name string) (*SchemaType, error) {
+		if t := s.types[name]; t != nil {
+			return t, nil
+		}
+		return nil, fmt.Errorf("%w: %s refers to type %q, which the schema does not define", ErrSchema, owner, name)
+	}
+	var err error
+	for i := range raw {
+		e := &raw[i]
+		switch e.MetaType {
+		case "command":
+			c := &SchemaCommand{Name: e.Name, AllowOOB: e.AllowOOB, Features: feats(e.Features)}
+			if c.Args, err = ref("command "+e.Name, e.ArgType); err != nil {
+				return nil, err
+			}
+			if c.Returns, err = ref("command "+e.Name, e.RetType); err != nil {
+				return nil, err
+			}
+			s.commands[e.Name] = c
+		case "event":
+			ev := &SchemaEvent{Name: e.Name, Features: feats(e.Features)}
+			if ev.Data, err = ref("event "+e.Name, e.ArgType); err != nil {
+				return nil, err
+			}
+			s.events[e.Name] = ev
+		case "enum":
+			t := s.types[e.Name]
+			t.Values = e.Values
+			for _, m := range e.Members {
+				if len(m.Features) > 0 {
+					if t.valueFeatures == nil {
+						t.valueFeatures = make(map[string][]string)
+					}
+					t.valueFeatures[m.Name] = feats(m.Features)
+				}
+			}
+		case "array":
+			t := s.types[e.Name]
+			if t.Element, err = ref("array "+e.Name, e.ElementType); err != nil {
+				return nil, err
+			}
+		case "alternate":
+			t := s.types[e.Name]
+			t.Alternatives = make([]*SchemaType, len(e.Members))
+			for j, m := range e.Members {
+				if t.Alternatives[j], err = ref("alternate "+e.Name, m.Type); err != nil {
+					return nil, err
+				}
+			}
+		case "object":
+			t := s.types[e.Name]
+			t.Tag = e.Tag
+			if len(e.Members) > 0 {
+				t.Members = make([]SchemaMember, len(e.Members))
+			}
+			for j, m := range e.Members {
+				mt, err := ref("member "+m.Name+" of object "+e.Name, m.Type)
+				if err != nil {
+					return nil, err
+				}
+				t.Members[j] = SchemaMember{Name: m.Name, Type: mt, Optional: m.Default != nil, Features: feats(m.Features)}
+			}
+			if len(e.Variants) > 0 {
+				t.Variants = make([]SchemaVariant, len(e.Variants))
+			}
+			for j, v := range e.Variants {
+				vt, err := ref("variant "+v.Case+" of object "+e.Name, v.Type)
+				if err != nil {
+					return nil, err
+				}
+				t.Variants[j] = SchemaVariant{Case: v.Case, Type: vt}
+			}
+		}
+	}
+	return s, nil
+}
+
+// schemaCache is a Monitor's schema state: the parsed schema once fetched,
+// the fetch in progress, and the deprecation warnings already logged.
+type schemaCache struct {
+	mu     sync.Mutex
+	schema *Schema
+	fetch  *schemaFetch // in progress, or nil
+
+	// dep is set once the schema is known and a logger is set: the
+	// deprecation hook does nothing until then.
+	dep    atomic.Pointer[deprecations]
+	warned sync.Map // names already warned about
+}
+
+// schemaFetch is one query-qmp-schema in flight, shared by every caller
+// of Schema that arrives while it runs.
+type schemaFetch struct {
+	done   chan struct{}
+	schema *Schema
+	err    error
+}
+
+// Schema returns the schema of the connected QEMU. The first call fetches
+// it (query-qmp-schema, ~200 KB) and parses it; later calls return the
+// same *Schema. Concurrent callers share one fetch; ctx bounds only this
+// caller's wait, and the fetch goes on for the others (it ends at the
+// latest with the connection). A failed fetch is not kept: the next call
+// tries again. Safe for concurrent use.
+//
+// Once the schema is known and Options.Logger is set, the first command
+// (or argument member) sent that this QEMU marks deprecated is logged at
+// warn level, once per name.
+func (m *Monitor) Schema(ctx context.Context) (*Schema, error) {
+	ctx = ctxOrBackground(ctx)
+	c := &m.schema
+	c.mu.Lock()
+	if s := c.schema; s != nil {
+		c.mu.Unlock()
+		return s, nil
+	}
+	f := c.fetch
+	if f == nil {
+		f = &schemaFetch{done: make(chan struct{})}
+		c.fetch = f
+		go m.fetchSchema(f)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.schema, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("qmp: waiting for query-qmp-schema: %w", ctx.Err())
+	}
+}
+
+// fetchSchema runs f to completion and settles the cache.
+func (m *Monitor) fetchSchema(f *schemaFetch) {
+	var raw json.RawMessage
+	err := m.RunContext(context.Background(), Command{Name: "query-qmp-schema"}, &raw)
+	var s *Schema
+	if err == nil {
+		s, err = ParseSchema(raw)
+	}
+	if err != nil {
+		f.err = fmt.Errorf("qmp: fetching the schema: %w", err)
+	}
+	f.schema = s
+	c := &m.schema
+	c.mu.Lock()
+	c.fetch = nil
+	if s != nil {
+		c.schema = s
+		if m.log != nil {
+			c.dep.Store(newDeprecations(s))
+		}
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
