@@ -106,7 +106,9 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 
 	blk, err := m.QueryBlock(ctx)
 	qemuOK(t, "QueryBlock", err)
-	i := slices.IndexFunc(blk, func(b qmp.BlockInfo) bool { return b.Qdev != nil && *b.Qdev == "/machine/peripheral/vd0/virtio-backend" })
+	i := slices.IndexFunc(blk, func(b qmp.BlockInfo) bool {
+		return b.Qdev != nil && *b.Qdev == "/machine/peripheral/vd0/virtio-backend"
+	})
 	if i < 0 || blk[i].Inserted == nil || *blk[i].Inserted.NodeName != "disk0" || blk[i].Inserted.Image.VirtualSize != 1<<30 {
 		t.Fatalf("QueryBlock = %+v, want vd0 with node disk0 of 1 GiB", blk)
 	}
@@ -271,7 +273,9 @@ func TestQEMUTypedBalloonAndQOM(t *testing.T) {
 	}
 	props, err := m.QomList(ctx, "/machine/peripheral/bal0")
 	qemuOK(t, "QomList", err)
-	if !slices.ContainsFunc(props, func(p qmp.ObjectPropertyInfo) bool { return p.Name == "guest-stats-polling-interval" && p.Type == "int" }) {
+	if !slices.ContainsFunc(props, func(p qmp.ObjectPropertyInfo) bool {
+		return p.Name == "guest-stats-polling-interval" && p.Type == "int"
+	}) {
 		t.Errorf("QomList lacks guest-stats-polling-interval: %+v", props)
 	}
 	qemuOK(t, "ObjectAdd", m.ObjectAdd(ctx, qmp.ObjectAddArgs{QOMType: "iothread", ID: "io0", Props: map[string]int64{"poll-max-ns": 1000}}))
