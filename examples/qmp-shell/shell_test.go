@@ -406,7 +406,9 @@ func runFollow(t *testing.T, args ...string) (stdout, stderr *syncBuffer, stop f
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr = newSyncBuffer(), newSyncBuffer()
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"-follow"}, args...), strings.NewReader(""), stdout, stderr, func(string) string { return "" }) }()
+	go func() {
+		done <- run(ctx, append([]string{"-follow"}, args...), strings.NewReader(""), stdout, stderr, func(string) string { return "" })
+	}()
 	stopped := false
 	var code int
 	stop = func() int {
