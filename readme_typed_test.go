@@ -13,25 +13,43 @@ import (
 	qmp "github.com/0xef53/go-qmp/v2"
 )
 
-func readmeTyped(mon *qmp.Monitor) {
+func readmeTyped(mon *qmp.Monitor) error {
 	ctx := context.Background()
-	err := mon.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "file", NodeName: "disk0",
-		Options: qmp.BlockdevOptionsFile{Filename: "/var/lib/vm/disk.raw", AIO: "io_uring"}})
+	if err := mon.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "file", NodeName: "disk0",
+		Options: qmp.BlockdevOptionsFile{Filename: "/var/lib/vm/disk.raw", AIO: "io_uring"}}); err != nil {
+		return err
+	}
 	id := "vd0"
-	err = mon.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id,
-		Props: map[string]any{"drive": "disk0"}})
+	if err := mon.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id,
+		Props: map[string]any{"drive": "disk0"}}); err != nil {
+		return err
+	}
 
 	cur := mon.EventCursor() // before the command whose outcome you wait for
-	err = mon.BlockdevMirror(ctx, qmp.BlockdevMirrorArgs{JobID: "m0", Device: "disk0", Target: "copy0", Sync: "full"})
-	_, err = mon.WaitBlockJobReady(ctx, "m0", cur)
-	err = mon.BlockJobComplete(ctx, "m0")
+	args := qmp.BlockdevMirrorArgs{JobID: "m0", Device: "disk0", Target: "copy0", Sync: "full"}
+	if err := mon.BlockdevMirror(ctx, args); err != nil {
+		return err
+	}
+	if _, err := mon.WaitBlockJobReady(ctx, "m0", cur); err != nil {
+		return err // a *qmp.JobEndedError if it ended first
+	}
+	if err := mon.BlockJobComplete(ctx, "m0"); err != nil {
+		return err
+	}
 	res, err := mon.WaitBlockJob(ctx, "m0", cur) // res.Status == "completed"
+	if err != nil {
+		return err
+	}
 
 	// Ask the running QEMU, not its version number (fetched once per connection).
 	schema, err := mon.Schema(ctx)
+	if err != nil {
+		return err
+	}
 	uring := schema.Has("blockdev-add.driver=file.aio=io_uring")
 	_, err = schema.Lookup("drive-backup#deprecated") // nil: 7.2 deprecates it
 	fmt.Println(res.Status, uring, err)
+	return nil
 }
 
 func TestReadmeTypedSnippet(t *testing.T) {
@@ -63,7 +81,7 @@ func TestReadmeTypedSnippet(t *testing.T) {
 		}
 		indented.WriteString(line)
 	}
-	if !strings.Contains(string(self), "func readmeTyped(mon *qmp.Monitor) {\n"+indented.String()+"}") {
+	if !strings.Contains(string(self), "func readmeTyped(mon *qmp.Monitor) error {\n"+indented.String()+"}") {
 		t.Errorf("README's typed snippet differs from readmeTyped:\n%s", snippet)
 	}
 	_ = readmeTyped
