@@ -11,7 +11,9 @@
 // timeout; Dial does the same for "unix" or "tcp" with a context and
 // Options; NewMonitorConn takes a net.Conn the caller already has. A QMP
 // socket serves one client at a time: a second client gets no greeting, and
-// the handshake then fails with an error wrapping ErrHandshake.
+// the handshake then fails with an error wrapping ErrHandshake and the
+// ctx's error; once QEMU's short queue of waiting connections is full,
+// connecting fails at once with an error for which IsSocketBusy is true.
 //
 // # Commands
 //
@@ -33,9 +35,11 @@
 // Every event QEMU sends is kept in an in-memory history, bounded by count,
 // bytes and optionally age (Options), indexed by type, by QEMU timestamp and
 // by arrival sequence number. The v2.0.4 calls (GetEvents, FindEvents, the
-// Wait... and Find... helpers) take Unix seconds; EventCursor with
-// EventsAfter and WaitEventAfter give exact "everything after what I saw"
-// semantics, and Subscribe follows events live on a channel. The history
+// Wait... and Find... helpers) take Unix seconds, and an earlier matching
+// event within the same second counts; EventCursor, taken before the
+// command, with EventsAfter, WaitEventAfter or WaitDeviceDeleted gives exact
+// "everything after what I saw" semantics, and Subscribe follows events
+// live on a channel. The history
 // outlives the connection, so a SHUTDOWN sent just before QEMU exits can be
 // found afterwards.
 //

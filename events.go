@@ -138,8 +138,8 @@ func (m *Monitor) WaitEventSince(ctx context.Context, t time.Time, f EventFilter
 
 // Subscribe follows events live from now on: each event f selects is sent
 // on the returned Subscription's C, buffered up to buffer events (256 when
-// buffer <= 0). It ends when ctx ends, on Close, when the reader falls
-// behind, or when the connection ends; see Subscription.
+// buffer <= 0). It ends when ctx ends (nil: never), on Close, when the
+// reader falls behind, or when the connection ends; see Subscription.
 func (m *Monitor) Subscribe(ctx context.Context, f EventFilter, buffer int) *Subscription {
 	return m.events.subscribe(ctxOrBackground(ctx), f, buffer)
 }
@@ -222,7 +222,8 @@ func deviceDeleted(r EventRecord) (*Event, error) {
 }
 
 // WaitJobStatusChangeEvent waits a JOB_STATUS_CHANGE event for the specified
-// job ID reaching status.
+// job ID reaching status, at or after `after` (Unix seconds; the v2.0.4
+// call, see the same-second caveat above).
 func (m *Monitor) WaitJobStatusChangeEvent(ctx context.Context, jobID, status string, after uint64) (*Event, error) {
 	return m.waitSecs(ctx, after, EventFilter{
 		Types: []string{"JOB_STATUS_CHANGE"},
@@ -241,18 +242,21 @@ func (m *Monitor) waitTray(ctx context.Context, device string, open *bool, after
 	})
 }
 
-// WaitDeviceTrayMovedEvent waits a DEVICE_TRAY_MOVED event with any state for the specified device.
+// WaitDeviceTrayMovedEvent waits a DEVICE_TRAY_MOVED event with any state for the specified device
+// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) WaitDeviceTrayMovedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
 	return m.waitTray(ctx, device, nil, after)
 }
 
-// WaitDeviceTrayClosedEvent waits a DEVICE_TRAY_MOVED event with state == "close" for the specified device.
+// WaitDeviceTrayClosedEvent waits a DEVICE_TRAY_MOVED event with state == "close" for the specified device
+// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) WaitDeviceTrayClosedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
 	closed := false
 	return m.waitTray(ctx, device, &closed, after)
 }
 
-// WaitDeviceTrayOpenedEvent waits a DEVICE_TRAY_MOVED event with state == "open" for the specified device.
+// WaitDeviceTrayOpenedEvent waits a DEVICE_TRAY_MOVED event with state == "open" for the specified device
+// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) WaitDeviceTrayOpenedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
 	open := true
 	return m.waitTray(ctx, device, &open, after)
@@ -274,12 +278,14 @@ func findByDevice[T any](m *Monitor, t, device string, after uint64, dev func(*T
 	return nil, false, nil
 }
 
-// FindBlockJobErrorEvent tries to find a BLOCK_JOB_ERROR for the specified device.
+// FindBlockJobErrorEvent tries to find a BLOCK_JOB_ERROR for the specified device
+// at or after `after` (Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) FindBlockJobErrorEvent(device string, after uint64) (*Event, bool, error) {
 	return findByDevice(m, "BLOCK_JOB_ERROR", device, after, func(d *BlockJobErrorEventData) string { return d.Device })
 }
 
-// FindBlockJobCompletedEvent tries to find a BLOCK_JOB_COMPLETED event for the specified device.
+// FindBlockJobCompletedEvent tries to find a BLOCK_JOB_COMPLETED event for the specified device
+// at or after `after` (Unix seconds; the v2.0.4 call, see the same-second caveat above).
 func (m *Monitor) FindBlockJobCompletedEvent(device string, after uint64) (*Event, bool, error) {
 	return findByDevice(m, "BLOCK_JOB_COMPLETED", device, after, func(d *BlockJobCompletedEventData) string { return d.Device })
 }

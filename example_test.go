@@ -203,7 +203,10 @@ func ExampleMonitor_WaitDeviceDeletedEvent() {
 	}
 
 	// `after` is in Unix seconds (QEMU's event timestamps): take it before
-	// sending device_del so that the event cannot be missed.
+	// sending device_del so that the event cannot be missed. This is the
+	// v2.0.4 form: an earlier deletion of tablet0 within the same second
+	// would be returned instead (see ExampleMonitor_WaitDeviceDeleted for
+	// the cursor form, which has no such caveat).
 	after := uint64(time.Now().Unix())
 	if err := m.Run(qmp.Command{Name: "device_del", Arguments: map[string]string{"id": "tablet0"}}, nil); err != nil {
 		log.Fatal(err)
@@ -223,6 +226,36 @@ func ExampleMonitor_WaitDeviceDeletedEvent() {
 	fmt.Println(ev.Type, d.Device, d.Path)
 	// Output:
 	// DEVICE_DELETED tablet0 /machine/peripheral/tablet0
+}
+
+func ExampleMonitor_WaitDeviceDeleted() {
+	s := qmptest.NewServer()
+	defer s.Close()
+	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	dev := map[string]string{"driver": "usb-tablet", "id": "tablet0", "bus": "xhci.0"}
+	if err := m.Run(qmp.Command{Name: "device_add", Arguments: dev}, nil); err != nil {
+		log.Fatal(err)
+	}
+	// The cursor, taken before device_del, marks the events seen so far:
+	// the wait considers only later ones.
+	cur := m.EventCursor()
+	if err := m.Run(qmp.Command{Name: "device_del", Arguments: map[string]string{"id": "tablet0"}}, nil); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev, err := m.WaitDeviceDeleted(ctx, "tablet0", cur)
+	if err != nil {
+		log.Fatal(err) // a *qmp.DeviceUnplugError when the guest refuses
+	}
+	fmt.Println(ev.Type, ev.Seq > cur)
+	// Output:
+	// DEVICE_DELETED true
 }
 
 func ExampleMonitor_WaitEventAfter() {

@@ -26,7 +26,8 @@ func BenchmarkParseSchema72(b *testing.B) {
 	model := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
 		if _, err := ParseSchema(raw); err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func BenchmarkSchemaLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		if !s.Has("blockdev-add.driver=file.aio=io_uring") {
 			b.Fatal("no io_uring")
 		}
@@ -56,7 +57,7 @@ func BenchmarkSchemaLookup(b *testing.B) {
 func BenchmarkNoteDeprecatedOff(b *testing.B) {
 	m := &Monitor{}
 	msg := []byte(`{"execute":"query-status"}`)
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		m.noteDeprecated(msg)
 	}
 }

@@ -143,6 +143,23 @@ func run(ctx context.Context, simulated bool, socket string, quit bool) error {
 		return err
 	}
 
+	// Typed commands, and a question to the schema this QEMU reports.
+	ts, err := m.QueryStatus(ctx)
+	if err != nil {
+		return err
+	}
+	qv, err := m.QueryVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("typed: QueryStatus %s, QueryVersion %d.%d.%d\n", ts.Status, qv.QEMU.Major, qv.QEMU.Minor, qv.QEMU.Micro)
+	if schema, err := m.Schema(ctx); err != nil {
+		fmt.Println("schema: not usable:", err)
+	} else {
+		fmt.Printf("schema: %d commands; blockdev-add.driver=file.aio=io_uring: %t\n",
+			len(schema.Commands()), schema.Has("blockdev-add.driver=file.aio=io_uring"))
+	}
+
 	out, err := m.RunHumanContext(ctx, "info version")
 	if err != nil {
 		return fmt.Errorf("RunHuman: %w", err)

@@ -59,10 +59,10 @@ func run(socket, id, driver, bus string, timeout time.Duration) error {
 		fmt.Printf("device_add: added %s as %q\n", driver, id)
 	}
 
-	// WaitDeviceDeletedEvent takes Unix seconds, as QEMU timestamps
-	// events: take the time before device_del, whose event may come
-	// before or after its reply.
-	after := uint64(time.Now().Unix())
+	// Take an event cursor before device_del, whose event may come before
+	// or after its reply: the wait then sees exactly the events that
+	// arrive later, never an earlier deletion of the same id.
+	cur := m.EventCursor()
 	err = m.Run(qmp.Command{Name: "device_del", Arguments: map[string]string{"id": id}}, nil)
 	var notFound *qmp.DeviceNotFound
 	if errors.As(err, &notFound) {
@@ -75,7 +75,7 @@ func run(socket, id, driver, bus string, timeout time.Duration) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	ev, err := m.WaitDeviceDeletedEvent(ctx, id, after)
+	ev, err := m.WaitDeviceDeleted(ctx, id, cur)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("no DEVICE_DELETED for %q within %v (a PCI device needs the guest's cooperation)", id, timeout)
 	}

@@ -156,8 +156,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer mon.Close()
 
 	if opt.follow {
-		fmt.Fprintf(stderr, "qmp-shell: following %s on %s (interrupt to stop)\n", followDescription(rest), addr)
-		err := follow(ctx, mon, rest, opt.since, opt.pretty && !opt.json, stdout, nil)
+		ready := func() {
+			fmt.Fprintf(stderr, "qmp-shell: following %s on %s (interrupt to stop)\n", followDescription(rest), addr)
+		}
+		err := follow(ctx, mon, rest, opt.since, opt.pretty && !opt.json, stdout, ready)
 		if err != nil {
 			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
 			return 1
@@ -175,8 +177,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer f.Close()
 		s.logW = f
 	}
-	s.lastSeq = 0
-
 	if !opt.interactive {
 		s.out = &plainPrinter{w: stdout}
 		s.errOut = &plainPrinter{w: stderr}

@@ -1,0 +1,57 @@
+package qmp
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logReply carries the reply's latency; describeMsg names what a message
+// is even when it is malformed.
+func TestLogReplyLatency(t *testing.T) {
+	var buf bytes.Buffer
+	m := &Monitor{log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	m.logReply([]byte(`{"return": {}, "id": "x1"}`), 1500*time.Microsecond)
+	var rec struct {
+		Msg, Dir, Kind, ID string
+		Latency            int64
+		JSON               json.RawMessage
+	}
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("record %s: %v", buf.Bytes(), err)
+	}
+	if rec.Msg != "qmp recv" || rec.Dir != "recv" || rec.Kind != "reply" || rec.ID != `"x1"` ||
+		rec.Latency != int64(1500*time.Microsecond) || string(rec.JSON) != `{"return":{},"id":"x1"}` {
+		t.Fatalf("logReply record = %+v (%s)", rec, buf.Bytes())
+	}
+}
+
+func TestDescribeMsg(t *testing.T) {
+	for _, c := range []struct {
+		msg        string
+		kind, name string
+	}{
+		{`{"execute": "query-status"}`, "command", "query-status"},
+		{`{"arguments": {"execute": "no", "x": [1, {"event": "no"}]}, "execute":"device_del"}`, "command", "device_del"},
+		{`{"exec-oob": "migrate-pause", "id": 7}`, "command", "migrate-pause"},
+		{`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}`, "event", "STOP"},
+		{`{"return": "a \"quoted\" }"}`, "reply", ""},
+		{`{"error": {"class": "GenericError", "desc": "x"}}`, "error", ""},
+		{`{"QMP": {"version": {}}}`, "greeting", ""},
+		{`{"neither": 1}`, "other", ""},
+		{`not json`, "other", ""},
+		{`{"execute": "trunc`, "command", `"trunc`},
+		{``, "other", ""},
+	} {
+		d := describeMsg([]byte(c.msg))
+		if d.kind != c.kind || d.name != c.name {
+			t.Errorf("describeMsg(%s) = %s %q, want %s %q", c.msg, d.kind, d.name, c.kind, c.name)
+		}
+	}
+	if d := describeMsg([]byte(strings.Repeat("[", 100))); d.kind != "other" {
+		t.Errorf("describeMsg(nested garbage) = %+v", d)
+	}
+}
