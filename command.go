@@ -65,15 +65,19 @@ func (c *call) encode(cmd interface{}) error {
 		c.msg = append(c.msg[:0], b...)
 		return nil
 	}
-	c.msg = append(c.msg[:0], `{"execute":`...)
-	c.msg = appendString(c.msg, name)
+	var ab []byte
 	if args != nil {
-		b, err := json.Marshal(args)
-		if err != nil {
-			return fmt.Errorf("qmp: encoding arguments of %s: %w", name, err)
+		var err error
+		if ab, err = json.Marshal(args); err != nil {
+			return fmt.Errorf("qmp: encoding the arguments of %s: %w", name, err)
 		}
+	}
+	c.msg = make([]byte, 0, len(`{"execute":"","arguments":}`)+len(name)+len(ab))
+	c.msg = append(c.msg, `{"execute":`...)
+	c.msg = appendString(c.msg, name)
+	if ab != nil {
 		c.msg = append(c.msg, `,"arguments":`...)
-		c.msg = append(c.msg, b...)
+		c.msg = append(c.msg, ab...)
 	}
 	c.msg = append(c.msg, '}')
 	return nil

@@ -57,20 +57,23 @@ const (
 // monitors.
 var bufPools [40]sync.Pool
 
-func getBuf(class int) []byte {
+// getBuf returns a pooled buffer of 1<<class bytes. Buffers travel as
+// *[]byte so that giving one back allocates nothing.
+func getBuf(class int) *[]byte {
 	if b, ok := bufPools[class].Get().(*[]byte); ok {
-		return *b
+		return b
 	}
-	return make([]byte, 1<<class)
+	b := make([]byte, 1<<class)
+	return &b
 }
 
-func putBuf(b []byte) {
-	class := bits.Len(uint(cap(b))) - 1
-	if cap(b) != 1<<class || class < minBufShift || class >= len(bufPools) {
+func putBuf(b *[]byte) {
+	class := bits.Len(uint(cap(*b))) - 1
+	if cap(*b) != 1<<class || class < minBufShift || class >= len(bufPools) {
 		return
 	}
-	b = b[:cap(b)]
-	bufPools[class].Put(&b)
+	*b = (*b)[:cap(*b)]
+	bufPools[class].Put(b)
 }
 
 // span locates a top-level member in a message (offsets from its start).
@@ -109,8 +112,12 @@ type framer struct {
 	r   io.Reader       // otherwise
 	max int             // largest message accepted, in bytes
 
+	bufp       *[]byte // the pooled buffer; buf is *bufp
 	buf        []byte
 	start, end int // buf[start:end] holds bytes not yet returned
+	readFn     func(fd uintptr) bool
+	rdN        int // what readFn read
+	rdErr      error
 	readSize   int // how much the next read asks for (grows under a flood)
 	hint       int // size class of the largest recent message
 
@@ -136,6 +143,7 @@ func newFramer(r io.Reader, max int) *framer {
 			f.rc = rc
 		}
 	}
+	f.readFn = f.readReady // bound once: a closure per read would allocate
 	return f
 }
 
@@ -173,22 +181,8 @@ func (f *framer) read() (int, error) {
 		f.end += n
 		return n, err
 	}
-	var n int
-	var rerr error
-	err := f.rc.Read(func(fd uintptr) bool {
-		for {
-			f.room()
-			n, rerr = syscall.Read(int(fd), f.buf[f.end:])
-			if rerr == syscall.EINTR {
-				continue
-			}
-			if rerr == syscall.EAGAIN {
-				f.idle()
-				return false
-			}
-			return true
-		}
-	})
+	err := f.rc.Read(f.readFn)
+	n, rerr := f.rdN, f.rdErr
 	if n < 0 {
 		n = 0
 	}
@@ -209,12 +203,29 @@ func (f *framer) read() (int, error) {
 	return n, nil
 }
 
+// readReady reads what the socket holds; false means it would block.
+func (f *framer) readReady(fd uintptr) bool {
+	for {
+		f.room()
+		f.rdN, f.rdErr = syscall.Read(int(fd), f.buf[f.end:])
+		if f.rdErr == syscall.EINTR {
+			continue
+		}
+		if f.rdErr == syscall.EAGAIN {
+			f.idle()
+			return false
+		}
+		return true
+	}
+}
+
 // room makes sure there is space to read into: it takes a buffer from the
 // pool, moves unread bytes to the front, or moves a message that fills its
 // buffer to a bigger one.
 func (f *framer) room() {
 	if f.buf == nil {
-		f.buf = getBuf(bits.Len(uint(f.readSize)) - 1)
+		f.bufp = getBuf(bits.Len(uint(f.readSize)) - 1)
+		f.buf = *f.bufp
 		return
 	}
 	if f.start > 0 && (f.start == f.end || f.end == len(f.buf)) {
@@ -230,17 +241,17 @@ func (f *framer) room() {
 		class = f.hint // ...or at once the size recent big messages needed
 	}
 	nb := getBuf(class)
-	copy(nb, f.buf[:f.end])
-	putBuf(f.buf)
-	f.buf = nb
+	copy(*nb, f.buf[:f.end])
+	putBuf(f.bufp)
+	f.bufp, f.buf = nb, *nb
 }
 
 // idle gives the buffer back to the pool when it holds nothing unread, so a
 // monitor waiting for QEMU holds no buffer.
 func (f *framer) idle() {
 	if f.buf != nil && f.start == f.end {
-		putBuf(f.buf)
-		f.buf, f.start, f.end, f.pos = nil, 0, 0, 0
+		putBuf(f.bufp)
+		f.bufp, f.buf, f.start, f.end, f.pos = nil, nil, 0, 0, 0
 	}
 }
 

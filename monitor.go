@@ -107,6 +107,10 @@ type Monitor struct {
 
 	// The writer's own state, touched only by the active writer.
 	raw      syscall.RawConn // nil: conn cannot be written without blocking
+	writeFn  func(s uintptr) bool
+	wch      *chunk // what writeFn writes
+	wblock   bool
+	werr     error
 	chunks   []chunk
 	chunkBuf []chunk
 	wbuf     []byte
@@ -141,6 +145,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 	if sc, ok := conn.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			m.raw = rc
+			m.writeFn = m.writeReady // bound once: a closure per write would allocate
 		}
 	}
 	fr := newFramer(conn, o.MaxMessageSize)

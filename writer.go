@@ -22,6 +22,7 @@ package qmp
 import (
 	"io"
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -57,6 +58,13 @@ func (m *Monitor) send(c *call) {
 	if m.raw == nil {
 		go m.writeLoop(true)
 		return
+	}
+	if len(m.inflight) > 1 {
+		// Other commands are in flight, so their callers are likely about
+		// to send more (woken by a batch of replies): let those already
+		// runnable queue first, and one write carries them all. A lone
+		// caller skips this and never waits on another goroutine.
+		runtime.Gosched()
 	}
 	m.writeLoop(false)
 }
@@ -183,40 +191,46 @@ func (m *Monitor) writeChunk(ch *chunk, block bool) error {
 		ch.b = nil
 		return err
 	}
-	var werr error
-	err := m.raw.Write(func(s uintptr) bool {
-		for len(ch.b) > 0 {
-			var n int
-			var e error
-			if ch.fd >= 0 {
-				n, e = sendWithFD(int(s), ch.b, ch.fd)
-			} else {
-				n, e = syscall.Write(int(s), ch.b)
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return !block
-			case e != nil:
-				werr = os.NewSyscallError("write", e)
-				return true
-			case n <= 0:
-				werr = io.ErrShortWrite
-				return true
-			}
-			if ch.fd >= 0 {
-				// The kernel took the descriptor with the first bytes; the
-				// rest must not carry it again.
-				syscall.Close(ch.fd)
-				ch.fd = -1
-			}
-			ch.b = ch.b[n:]
-		}
-		return true
-	})
+	m.wch, m.wblock, m.werr = ch, block, nil
+	err := m.raw.Write(m.writeFn)
+	m.wch = nil
 	if err == nil {
-		err = werr
+		err = m.werr
 	}
 	return err
+}
+
+// writeReady writes m.wch on socket s; false means it would block and the
+// writer waits (only when m.wblock).
+func (m *Monitor) writeReady(s uintptr) bool {
+	ch := m.wch
+	for len(ch.b) > 0 {
+		var n int
+		var e error
+		if ch.fd >= 0 {
+			n, e = sendWithFD(int(s), ch.b, ch.fd)
+		} else {
+			n, e = syscall.Write(int(s), ch.b)
+		}
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return !m.wblock
+		case e != nil:
+			m.werr = os.NewSyscallError("write", e)
+			return true
+		case n <= 0:
+			m.werr = io.ErrShortWrite
+			return true
+		}
+		if ch.fd >= 0 {
+			// The kernel took the descriptor with the first bytes; the rest
+			// must not carry it again.
+			syscall.Close(ch.fd)
+			ch.fd = -1
+		}
+		ch.b = ch.b[n:]
+	}
+	return true
 }
