@@ -496,6 +496,9 @@ func TestFollowConnectionEnds(t *testing.T) {
 	if code := stop(); code != 1 {
 		t.Fatalf("exit %d when QEMU went away without SHUTDOWN, want 1", code)
 	}
+	if stdout.String() != "" {
+		t.Fatalf("stdout %q, want no events", stdout.String())
+	}
 
 	// After SHUTDOWN the end of the connection is the normal end.
 	s2 := newServer(t, qmptest.Config{})
