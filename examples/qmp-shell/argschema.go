@@ -1,89 +1,87 @@
 package main
 
-// What completion knows about commands' arguments: a small model of
-// query-qmp-schema (QEMU's introspection), enough to list the argument
-// names of a command, the members of nested objects (dotted keys), the
-// members of the union branch a discriminator selects, and enum values.
+// What completion knows about commands' arguments, read from the live
+// schema (qmp.Monitor.Schema, QEMU's query-qmp-schema): the argument names
+// of a command, the members of nested objects (dotted keys), the members
+// of the union branch a discriminator selects, and enum values.
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strings"
 
 	qmp "github.com/0xef53/go-qmp/v2"
 )
 
-// schemaEntity is one entry of query-qmp-schema's reply.
-type schemaEntity struct {
-	Name     string `json:"name"`
-	MetaType string `json:"meta-type"`
-	ArgType  string `json:"arg-type"`
-	// object
-	Members []struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	} `json:"members"`
-	Tag      string `json:"tag"`
-	Variants []struct {
-		Case string `json:"case"`
-		Type string `json:"type"`
-	} `json:"variants"`
-	// enum
-	Values []string `json:"values"`
-	// array
-	ElementType string `json:"element-type"`
-	// builtin
-	JSONType string `json:"json-type"`
-}
-
 // argSchema answers completion's questions about arguments.
 type argSchema struct {
-	types    map[string]*schemaEntity
-	commands map[string]string // command name -> arg-type
+	s *qmp.Schema
+	// actions maps "transaction action NAME" to the data type of that
+	// transaction action, so that action lines complete like commands.
+	actions map[string]*qmp.SchemaType
 }
 
-// parseSchema builds an argSchema from query-qmp-schema's return value.
-func parseSchema(raw json.RawMessage) (*argSchema, error) {
-	var list []*schemaEntity
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, err
+// newArgSchema wraps a parsed schema; nil gives nil.
+func newArgSchema(s *qmp.Schema) *argSchema {
+	if s == nil {
+		return nil
 	}
-	s := &argSchema{types: map[string]*schemaEntity{}, commands: map[string]string{}}
-	for _, e := range list {
-		s.types[e.Name] = e
-		if e.MetaType == "command" {
-			s.commands[e.Name] = e.ArgType
+	a := &argSchema{s: s, actions: map[string]*qmp.SchemaType{}}
+	if u := a.actionUnion(); u != nil {
+		for _, v := range u.Variants {
+			if v.Type == nil {
+				continue
+			}
+			for _, m := range v.Type.Members {
+				if m.Name == "data" {
+					a.actions[actionKey(v.Case)] = m.Type
+				}
+			}
 		}
 	}
-	return s, nil
+	return a
 }
 
-// object resolves a type name to an object type, looking through
-// alternates (BlockdevRef is an object or a node name) and arrays.
-func (s *argSchema) object(name string) *schemaEntity {
-	for depth := 0; depth < 8; depth++ {
-		e := s.types[name]
-		if e == nil {
-			return nil
-		}
-		switch e.MetaType {
+// fetchSchema gets the monitor's schema; nil when it fails.
+func fetchSchema(ctx context.Context, mon *qmp.Monitor) *argSchema {
+	s, err := mon.Schema(ctx)
+	if err != nil {
+		return nil
+	}
+	return newArgSchema(s)
+}
+
+func actionKey(act string) string { return "transaction action " + act }
+
+// args returns the arguments type of a command (or transaction action key).
+func (a *argSchema) args(cmd string) *qmp.SchemaType {
+	if t, ok := a.actions[cmd]; ok {
+		return t
+	}
+	if c := a.s.Command(cmd); c != nil {
+		return c.Args
+	}
+	return nil
+}
+
+// object resolves t to an object type, looking through arrays and
+// alternates (BlockdevRef is an object or a node name).
+func object(t *qmp.SchemaType) *qmp.SchemaType {
+	for depth := 0; t != nil && depth < 8; depth++ {
+		switch t.MetaType {
 		case "object":
-			return e
+			return t
 		case "array":
-			name = e.ElementType
+			t = t.Element
 		case "alternate":
-			next := ""
-			for _, m := range e.Members {
-				if t := s.types[m.Type]; t != nil && t.MetaType == "object" {
-					next = m.Type
+			var next *qmp.SchemaType
+			for _, alt := range t.Alternatives {
+				if alt != nil && alt.MetaType == "object" {
+					next = alt
 					break
 				}
 			}
-			if next == "" {
-				return nil
-			}
-			name = next
+			t = next
 		default:
 			return nil
 		}
@@ -91,16 +89,17 @@ func (s *argSchema) object(name string) *schemaEntity {
 	return nil
 }
 
-// members lists the members of object o: its own, and those of the
-// variant given (its tag's value in given), or of every variant when
-// the tag has no value yet. Each member maps to its type name.
-func (s *argSchema) members(o *schemaEntity, given map[string]string, prefix string) map[string]string {
-	out := map[string]string{}
-	s.collect(o, given, prefix, out, 0)
+// members lists the members of object o: its own, and those of the branch
+// its discriminator's value in given selects, or of every branch when the
+// line has no value for it yet. given is keyed by dotted key; prefix is
+// o's own dotted position ("file." below blockdev-add).
+func members(o *qmp.SchemaType, given map[string]string, prefix string) map[string]*qmp.SchemaType {
+	out := map[string]*qmp.SchemaType{}
+	collect(o, given, prefix, out, 0)
 	return out
 }
 
-func (s *argSchema) collect(o *schemaEntity, given map[string]string, prefix string, out map[string]string, depth int) {
+func collect(o *qmp.SchemaType, given map[string]string, prefix string, out map[string]*qmp.SchemaType, depth int) {
 	if o == nil || depth > 8 {
 		return
 	}
@@ -115,200 +114,137 @@ func (s *argSchema) collect(o *schemaEntity, given map[string]string, prefix str
 		if haveTag && v.Case != tagValue {
 			continue
 		}
-		s.collect(s.types[v.Type], given, prefix, out, depth+1)
+		collect(v.Type, given, prefix, out, depth+1)
 	}
 }
 
 // resolve walks a dotted path ("file" for "file.filename") from a
 // command's arguments down to an object.
-func (s *argSchema) resolve(cmd string, path []string, given map[string]string) *schemaEntity {
-	argType, ok := s.commands[cmd]
-	if !ok {
-		return nil
-	}
-	o := s.object(argType)
+func (a *argSchema) resolve(cmd string, path []string, given map[string]string) *qmp.SchemaType {
+	o := object(a.args(cmd))
 	prefix := ""
 	for _, p := range path {
-		t, ok := s.members(o, given, prefix)[p]
+		t, ok := members(o, given, prefix)[p]
 		if !ok {
 			return nil
 		}
-		o = s.object(t)
+		o = object(t)
 		prefix += p + "."
 	}
 	return o
 }
 
-// argNames lists the argument names at the dotted path below cmd: "id"
-// for device_del; "driver", "node-name", "file", ... for blockdev-add; for
-// members that are objects the name ends in "." (dotted keys follow), else
-// in "=". given holds the key=value pairs already on the line, so that a
-// union's discriminator (driver=qcow2) narrows the list to its branch.
-func (s *argSchema) argNames(cmd string, path []string, given map[string]string) []string {
-	if s == nil {
+func dotted(path []string) string {
+	if len(path) == 0 {
+		return ""
+	}
+	return strings.Join(path, ".") + "."
+}
+
+// argNames lists the argument names at the dotted path below cmd: "id="
+// for device_del; "driver=", "node-name=", "file.", ... for blockdev-add:
+// members that are objects end in "." (dotted keys follow), others in "=".
+// given holds the key=value pairs already on the line: they are not
+// offered again, and a union's discriminator (driver=qcow2) narrows the
+// list to its branch.
+func (a *argSchema) argNames(cmd string, path []string, given map[string]string) []string {
+	if a == nil {
 		return nil
 	}
-	o := s.resolve(cmd, path, given)
+	o := a.resolve(cmd, path, given)
 	if o == nil {
 		return nil
 	}
-	prefix := strings.Join(path, ".")
-	if prefix != "" {
-		prefix += "."
-	}
+	prefix := dotted(path)
 	var names []string
-	for name, t := range s.members(o, given, prefix) {
+	for name, t := range members(o, given, prefix) {
 		if _, set := given[prefix+name]; set {
 			continue
 		}
-		if s.object(t) != nil && s.types[t].MetaType != "array" {
+		switch {
+		case t != nil && t.MetaType == "object":
 			names = append(names, name+".")
-			if e := s.types[t]; e.MetaType == "alternate" {
-				names = append(names, name+"=") // the alternate's scalar form
-			}
-			continue
+		case t != nil && t.MetaType == "alternate" && object(t) != nil:
+			names = append(names, name+".", name+"=") // inline object or its scalar form
+		default:
+			names = append(names, name+"=")
 		}
-		names = append(names, name+"=")
 	}
 	sort.Strings(names)
 	return names
 }
 
-// values lists the values the argument at the dotted key may take, when
-// they are few: an enum's values, or true and false.
-func (s *argSchema) values(cmd, key string, given map[string]string) []string {
-	if s == nil {
+// values lists the values the argument at the dotted key may take when
+// they are few: an enum's values, or false and true.
+func (a *argSchema) values(cmd, key string, given map[string]string) []string {
+	if a == nil {
 		return nil
 	}
 	parts := strings.Split(key, ".")
-	o := s.resolve(cmd, parts[:len(parts)-1], given)
+	o := a.resolve(cmd, parts[:len(parts)-1], given)
 	if o == nil {
 		return nil
 	}
-	prefix := strings.Join(parts[:len(parts)-1], ".")
-	if prefix != "" {
-		prefix += "."
-	}
-	t, ok := s.members(o, given, prefix)[parts[len(parts)-1]]
-	if !ok {
-		return nil
-	}
-	return s.scalarValues(t, 0)
+	t := members(o, given, dotted(parts[:len(parts)-1]))[parts[len(parts)-1]]
+	return scalarValues(t, 0)
 }
 
-func (s *argSchema) scalarValues(t string, depth int) []string {
-	e := s.types[t]
-	if e == nil || depth > 4 {
+func scalarValues(t *qmp.SchemaType, depth int) []string {
+	if t == nil || depth > 4 {
 		return nil
 	}
-	switch e.MetaType {
+	var v []string
+	switch t.MetaType {
 	case "enum":
-		v := append([]string(nil), e.Values...)
-		if len(v) == 0 { // QEMU < 6.2 lists only members
-			for _, m := range e.Members {
-				v = append(v, m.Name)
-			}
-		}
-		sort.Strings(v)
-		return v
+		v = append(v, t.Values...)
 	case "builtin":
-		if e.JSONType == "boolean" {
-			return []string{"false", "true"}
+		if t.JSONType == "boolean" {
+			v = []string{"false", "true"}
 		}
 	case "alternate":
-		var v []string
-		for _, m := range e.Members {
-			v = append(v, s.scalarValues(m.Type, depth+1)...)
+		for _, alt := range t.Alternatives {
+			v = append(v, scalarValues(alt, depth+1)...)
 		}
-		sort.Strings(v)
-		return v
+	}
+	sort.Strings(v)
+	return v
+}
+
+// actionUnion is the type of one element of transaction's actions.
+func (a *argSchema) actionUnion() *qmp.SchemaType {
+	c := a.s.Command("transaction")
+	if c == nil || c.Args == nil {
+		return nil
+	}
+	for _, m := range c.Args.Members {
+		if m.Name == "actions" {
+			return object(m.Type)
+		}
 	}
 	return nil
 }
 
-// transactionActions lists the action types transaction accepts
-// (the cases of its actions' union).
-func (s *argSchema) transactionActions() []string {
-	if s == nil {
-		return nil
-	}
-	o := s.resolve("transaction", nil, nil)
-	if o == nil {
-		return nil
-	}
-	var actT string
-	for _, m := range o.Members {
-		if m.Name == "actions" {
-			actT = m.Type
-		}
-	}
-	a := s.object(actT)
+// transactionActions lists the action types transaction accepts.
+func (a *argSchema) transactionActions() []string {
 	if a == nil {
 		return nil
 	}
 	var names []string
-	for _, v := range a.Variants {
-		names = append(names, v.Case)
-	}
-	if len(names) == 0 { // older QEMU: a simple union with a "type" enum
-		for _, m := range a.Members {
-			if m.Name == "type" {
-				names = s.scalarValues(m.Type, 0)
-			}
-		}
+	for k := range a.actions {
+		names = append(names, strings.TrimPrefix(k, actionKey("")))
 	}
 	sort.Strings(names)
 	return names
 }
 
-// actionArgNames lists argument names of a transaction action (its "data"
-// members).
-func (s *argSchema) actionArgNames(act string, path []string, given map[string]string) []string {
-	o := s.actionData(act)
-	if o == nil {
-		return nil
+// actionCommand returns the name under which argNames and values know the
+// data of transaction action act, or "" when the schema has no such action.
+func (a *argSchema) actionCommand(act string) string {
+	if a == nil {
+		return ""
 	}
-	return s.argNames(o.Name, path, given)
-}
-
-// actionData returns a pseudo-command name whose arguments are the data of
-// transaction action act, registering it on first use.
-func (s *argSchema) actionData(act string) *schemaEntity {
-	if s == nil {
-		return nil
+	if _, ok := a.actions[actionKey(act)]; !ok {
+		return ""
 	}
-	o := s.resolve("transaction", []string{"actions"}, map[string]string{"actions.type": act})
-	if o == nil {
-		return nil
-	}
-	for _, v := range o.Variants {
-		if v.Case != act {
-			continue
-		}
-		wrapper := s.object(v.Type)
-		if wrapper == nil {
-			return nil
-		}
-		for _, m := range wrapper.Members {
-			if m.Name == "data" {
-				pseudo := "transaction action " + act
-				s.commands[pseudo] = m.Type
-				return &schemaEntity{Name: pseudo}
-			}
-		}
-	}
-	return nil
-}
-
-// fetchSchema runs query-qmp-schema; nil when it fails.
-func fetchSchema(ctx context.Context, mon *qmp.Monitor) *argSchema {
-	var raw json.RawMessage
-	if err := mon.RunContext(ctx, qmp.Command{Name: "query-qmp-schema"}, &raw); err != nil {
-		return nil
-	}
-	s, err := parseSchema(raw)
-	if err != nil {
-		return nil
-	}
-	return s
+	return actionKey(act)
 }

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"sort"
 	"strings"
 	"testing"
+
+	qmp "github.com/0xef53/go-qmp/v2"
 )
 
 // testSchema has the shapes of QEMU 7.2's query-qmp-schema (numbered type
@@ -27,7 +28,7 @@ const testSchema = `[
  "members": [{"name": "driver", "type": "11"}, {"name": "node-name", "default": null, "type": "str"}, {"name": "discard", "default": null, "type": "12"}],
  "variants": [{"case": "qcow2", "type": "13"}, {"case": "null-co", "type": "14"}, {"case": "file", "type": "15"}]},
 {"name": "11", "meta-type": "enum", "values": ["file", "null-co", "qcow2"], "members": [{"name": "file"}, {"name": "null-co"}, {"name": "qcow2"}]},
-{"name": "12", "meta-type": "enum", "members": [{"name": "ignore"}, {"name": "unmap"}]},
+{"name": "12", "meta-type": "enum", "values": ["ignore", "unmap"]},
 {"name": "13", "meta-type": "object", "members": [{"name": "file", "type": "16"}, {"name": "lazy-refcounts", "default": null, "type": "bool"}]},
 {"name": "14", "meta-type": "object", "members": [{"name": "size", "default": null, "type": "int"}, {"name": "read-zeroes", "default": null, "type": "bool"}]},
 {"name": "15", "meta-type": "object", "members": [{"name": "filename", "type": "str"}, {"name": "aio", "default": null, "type": "17"}]},
@@ -50,11 +51,11 @@ const testSchema = `[
 
 func testCompleter(t *testing.T) *completer {
 	t.Helper()
-	s, err := parseSchema(json.RawMessage(testSchema))
+	s, err := qmp.ParseSchema([]byte(testSchema))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &completer{commands: []string{"blockdev-add", "device_del", "query-status", "quit", "transaction"}, schema: s}
+	return &completer{commands: []string{"blockdev-add", "device_del", "query-status", "quit", "transaction"}, schema: newArgSchema(s)}
 }
 
 // completeAt completes at the end of line.
@@ -82,7 +83,7 @@ func TestCompleteQMP(t *testing.T) {
 		{"blockdev-add driver=q", "driver=qcow2 "},
 		{"blockdev-add driver=null-co ", "discard=|node-name=|read-zeroes=|size="},
 		{"blockdev-add driver=null-co read-zeroes=", "read-zeroes=false |read-zeroes=true "},
-		{"blockdev-add driver=null-co discard=", "discard=ignore |discard=unmap "}, // enum with members only
+		{"blockdev-add driver=null-co discard=", "discard=ignore |discard=unmap "},
 		{"blockdev-add driver=qcow2 ", "discard=|file.|file=|lazy-refcounts=|node-name="},
 		// Dotted keys: into the alternate's object branch, narrowed by its own driver.
 		{"blockdev-add driver=qcow2 file.", "file.discard=|file.driver=|file.file.|file.file=|file.filename=|file.aio=|file.lazy-refcounts=|file.node-name=|file.read-zeroes=|file.size="},

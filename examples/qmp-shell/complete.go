@@ -63,14 +63,9 @@ func (c *completer) completeQMP(before []string, word string) []string {
 		}
 	}
 	if trans && cmd != "transaction(" {
-		if c.schema == nil {
+		if cmd = c.schema.actionCommand(cmd); cmd == "" {
 			return nil
 		}
-		o := c.schema.actionData(cmd)
-		if o == nil {
-			return nil
-		}
-		cmd = o.Name
 	}
 	if key, val, ok := strings.Cut(word, "="); ok {
 		var out []string

@@ -235,8 +235,7 @@ type parser struct {
 	props   map[string]any
 }
 
-// errTransactionOpen is returned by feed's caller-facing helpers when input
-// ends inside a transaction block.
+// errTransactionOpen is reported when input ends inside a transaction block.
 var errTransactionOpen = errors.New("input ended inside transaction( ... ): nothing sent")
 
 // feed takes one line. It returns the command to send, or nil when the line
@@ -327,7 +326,8 @@ func (p *parser) finish() (*command, error) {
 	return &command{Name: "transaction", Arguments: args}, nil
 }
 
-// pending reports whether a transaction block is open.
+// pending returns how many actions the open transaction block has, or -1
+// when no block is open.
 func (p *parser) pending() int {
 	if !p.inTrans {
 		return -1

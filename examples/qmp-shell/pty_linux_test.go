@@ -156,6 +156,9 @@ func (p *ptySession) cooked() bool {
 
 func TestPTYCompletionAndHistory(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
+	s.Handle("query-name", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{Delay: time.Minute} // wedged: only Ctrl-C ends the wait
+	})
 	s.Handle("query-qmp-schema", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
 		return qmptest.Reply{RawReturn: json.RawMessage(testSchema)}
 	})
@@ -205,6 +208,20 @@ func TestPTYCompletionAndHistory(t *testing.T) {
 		return p.scr.hasLine(`{"error": {"class": "DeviceNotFound", "desc": "Device 'usb0' not found"}}`)
 	})
 	p.scr.waitLine(t, "(QEMU) ", 7)
+
+	// Ctrl-C while a command runs (the terminal is in its normal mode
+	// then, so it is SIGINT): the shell stops waiting and prompts again.
+	n := len(s.Requests())
+	p.typeKeys("query-name\r")
+	if _, err := s.WaitRequests(n+1, 5*time.Second); err != nil {
+		t.Fatalf("query-name not sent: %v", err)
+	}
+	p.typeKeys("\x03")
+	p.scr.waitFor(t, 5*time.Second, "the interruption notice and a new prompt", func() bool {
+		line, col := p.scr.current()
+		return line == "(QEMU) " && col == 7 &&
+			p.scr.hasLine("error: query-name: interrupted: no longer waiting for the reply (QEMU may still run it)")
+	})
 	p.typeKeys("\x04")
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit %d", code)

@@ -251,6 +251,10 @@ func (s *session) send(ctx context.Context, cmd command) error {
 	case qmp.IsSocketClosed(err):
 		s.errOut.Print(fmt.Sprintf("error: %s: %v\n", cmd.Name, err))
 		return errConnection{err}
+	case errors.Is(err, context.Canceled):
+		// After the terminal's own echo of ^C.
+		s.errOut.Print(fmt.Sprintf("\nerror: %s: interrupted: no longer waiting for the reply (QEMU may still run it)\n", cmd.Name))
+		return err
 	default:
 		s.errOut.Print(fmt.Sprintf("error: %s: %v\n", cmd.Name, err))
 		return err

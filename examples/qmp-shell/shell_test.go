@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -496,6 +498,9 @@ func TestFollowConnectionEnds(t *testing.T) {
 	if code := stop(); code != 1 {
 		t.Fatalf("exit %d when QEMU went away without SHUTDOWN, want 1", code)
 	}
+	if stdout.String() != "" {
+		t.Fatalf("stdout %q, want no events", stdout.String())
+	}
 
 	// After SHUTDOWN the end of the connection is the normal end.
 	s2 := newServer(t, qmptest.Config{})
@@ -602,3 +607,40 @@ func TestInteractiveSession(t *testing.T) {
 type noTerm struct{}
 
 func (noTerm) raw() (func() error, error) { return func() error { return nil }, nil }
+
+// TestTCP connects with -tcp through a TCP-to-unix relay in front of the
+// simulated QEMU (which listens on a unix socket only).
+func TestTCP(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, qmptest.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("no TCP on loopback: %v", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		u, err := net.Dial("unix", s.Path)
+		if err != nil {
+			return
+		}
+		defer u.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(u, c)
+			u.(*net.UnixConn).CloseWrite()
+		}()
+		io.Copy(c, u)
+	}()
+	r := runShell(t, "", nil, "-tcp", ln.Addr().String(), "query-name")
+	r.expect(t, 0, `{"return": {}}`+"\n")
+}
