@@ -353,7 +353,10 @@ func (f *framer) scan() ([]byte, error) {
 							f.k1 = int32(i - f.start)
 						}
 					} else {
-						st = f.valueDone(i)
+						st = stAfterValue
+						if len(f.stack) == 1 {
+							f.valueDone(i)
+						}
 					}
 				case '\\':
 					i++
@@ -390,7 +393,10 @@ func (f *framer) scan() ([]byte, error) {
 				i++
 				if f.kw = f.kw[1:]; f.kw == "" {
 					tok = tNone
-					st = f.valueDone(i)
+					st = stAfterValue
+					if len(f.stack) == 1 {
+						f.valueDone(i)
+					}
 				}
 				continue
 			}
@@ -444,7 +450,10 @@ func (f *framer) scan() ([]byte, error) {
 			}
 			// The number ended before b[i], which is scanned below.
 			tok = tNone
-			st = f.valueDone(i)
+			st = stAfterValue
+			if len(f.stack) == 1 {
+				f.valueDone(i)
+			}
 		}
 		c := b[i]
 		switch class[c] {
@@ -460,7 +469,9 @@ func (f *framer) scan() ([]byte, error) {
 				}
 			case stValue, stValueOrClose:
 				f.isKey = false
-				f.valueStart(i)
+				if len(f.stack) == 1 {
+					f.valueStart(i)
+				}
 			default:
 				return nil, f.bad(b, i, "unexpected string")
 			}
@@ -471,7 +482,9 @@ func (f *framer) scan() ([]byte, error) {
 			if st != stValue && st != stValueOrClose {
 				return nil, f.bad(b, i, "unexpected value")
 			}
-			f.valueStart(i)
+			if len(f.stack) == 1 {
+				f.valueStart(i)
+			}
 			switch c {
 			case 't':
 				tok, f.kw = tKw, "rue"
@@ -495,7 +508,9 @@ func (f *framer) scan() ([]byte, error) {
 			if len(f.stack) >= maxNesting {
 				return nil, f.bad(b, i, "nesting deeper than 1024 levels")
 			}
-			f.valueStart(i)
+			if len(f.stack) == 1 {
+				f.valueStart(i)
+			}
 			f.stack = append(f.stack, c)
 			if c == '{' {
 				st = stKeyOrClose
@@ -523,14 +538,19 @@ func (f *framer) scan() ([]byte, error) {
 				f.start, f.pos, f.began = i, i, false
 				return msg, nil
 			}
-			st = f.valueDone(i)
+			st = stAfterValue
+			if len(f.stack) == 1 {
+				f.valueDone(i)
+			}
 			continue
 		case cColon:
 			if st != stColon {
 				return nil, f.bad(b, i, "unexpected ':'")
 			}
 			st = stValue
-			i++
+			if i++; i < len(b) && b[i] == ' ' {
+				i++ // QEMU's separator is ": "
+			}
 			continue
 		case cComma:
 			if st != stAfterValue {
@@ -541,7 +561,9 @@ func (f *framer) scan() ([]byte, error) {
 			} else {
 				st = stValue
 			}
-			i++
+			if i++; i < len(b) && b[i] == ' ' {
+				i++ // and ", "
+			}
 			continue
 		}
 		return nil, f.bad(b, i, "unexpected character")
@@ -550,11 +572,9 @@ func (f *framer) scan() ([]byte, error) {
 	return nil, nil
 }
 
-// valueStart notes where a top-level member's value begins.
+// valueStart notes where a top-level member's value begins (called at
+// depth 1 only).
 func (f *framer) valueStart(i int) {
-	if len(f.stack) != 1 {
-		return
-	}
 	if f.nmem == maxMembers {
 		f.memOK = false
 		return
@@ -562,14 +582,13 @@ func (f *framer) valueStart(i int) {
 	f.mem[f.nmem] = span{k0: f.k0, k1: f.k1, v0: int32(i - f.start)}
 }
 
-// valueDone is called when a value ends just before b[i]; it returns the
-// state that follows and closes a top-level member's span.
-func (f *framer) valueDone(i int) uint8 {
-	if len(f.stack) == 1 && f.nmem < maxMembers {
+// valueDone closes a top-level member's span at a value that ends just
+// before b[i] (called at depth 1 only).
+func (f *framer) valueDone(i int) {
+	if f.nmem < maxMembers {
 		f.mem[f.nmem].v1 = int32(i - f.start)
 		f.nmem++
 	}
-	return stAfterValue
 }
 
 func (f *framer) bad(b []byte, i int, what string) error {
