@@ -6,6 +6,7 @@ package qmp_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"io"
@@ -749,6 +750,10 @@ func TestQEMUKilledWithPendingCalls(t *testing.T) {
 					running <- struct{}{}
 				}
 				if err != nil {
+					// Err and Done are final before any call learns of the end.
+					if m.Err() == nil {
+						err = fmt.Errorf("Run returned %v while Err() was still nil", err)
+					}
 					results <- result{"Run", false, err}
 					return
 				}
@@ -773,6 +778,9 @@ func TestQEMUKilledWithPendingCalls(t *testing.T) {
 			if r.ok || !qmp.IsSocketClosed(r.err) {
 				t.Errorf("%s after SIGKILL: ok=%v err=%v, want no result and an IsSocketClosed error", r.what, r.ok, r.err)
 			}
+			if _, isOpError := r.err.(*net.OpError); !isOpError { // what v2.0.4's callers (kvmrun) assert
+				t.Errorf("%s after SIGKILL: %T, want a *net.OpError as v2.0.4 returned", r.what, r.err)
+			}
 		case <-deadline:
 			t.Fatalf("only %d of %d pending calls returned within 5s of SIGKILL", i, 2*n)
 		}
@@ -780,6 +788,11 @@ func TestQEMUKilledWithPendingCalls(t *testing.T) {
 	waitClosed(t, m, qemuWait)
 	if !qmp.IsSocketClosed(m.Err()) {
 		t.Errorf("Err() = %v, want IsSocketClosed", m.Err())
+	}
+	// A call made after the end gets the same shape.
+	err := m.Run(qmp.Command{Name: "quit"}, nil)
+	if _, isOpError := err.(*net.OpError); !isOpError || !qmp.IsSocketClosed(err) {
+		t.Errorf("Run after the end: %T %v, want a *net.OpError for which IsSocketClosed holds", err, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"net"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -435,5 +436,46 @@ func TestEventFloodWithCommands(t *testing.T) {
 	}
 	if n := len(m.EventsAfter(0, qmp.EventFilter{})); n != 5000 {
 		t.Fatalf("the history holds %d events, want its bound 5000", n)
+	}
+}
+
+// TestErrFinalBeforeCallsLearn: with 16 calls pending when the server
+// drops the connection, each call that returns the connection's error finds
+// Err() set and Done() closed, and the error is a *net.OpError as v2.0.4's.
+func TestErrFinalBeforeCallsLearn(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		s := newServer(t, qmptest.Config{})
+		h, _ := gatedHandler(t, "")
+		s.Handle("gate", h)
+		m := dial(t, s, nil)
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			go func() {
+				err := m.Run(qmp.Command{Name: "gate"}, nil)
+				select {
+				case <-m.Done():
+				default:
+					err = fmt.Errorf("Done() still open after the call returned %v", err)
+				}
+				if m.Err() == nil {
+					err = fmt.Errorf("Err() still nil after the call returned %v", err)
+				}
+				errs <- err
+			}()
+		}
+		if _, err := s.WaitRequests(2, 5*time.Second); err != nil { // capabilities and the first gate
+			t.Fatal(err)
+		}
+		s.DropConnection()
+		for i := 0; i < 16; i++ {
+			select {
+			case err := <-errs:
+				if _, isOpError := err.(*net.OpError); !isOpError || !qmp.IsSocketClosed(err) {
+					t.Fatalf("pending call: %T %v, want a *net.OpError for which IsSocketClosed holds", err, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("pending calls did not return after the drop")
+			}
+		}
 	}
 }
