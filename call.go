@@ -3,6 +3,7 @@ package qmp
 import (
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // call is one command in flight.
@@ -17,12 +18,13 @@ import (
 // never recycled: a caller that gave up may still be referenced by the
 // queues until its reply arrives, and nothing else can ever see it.
 type call struct {
-	msg     []byte // the encoded command; read-only once queued
-	oob     bool   // sent with exec-oob, matched by id
-	id      string // the OOB id exactly as QEMU echoes it
-	fd      int    // a dup of the caller's fd, owned by the call until the writer takes it; -1 if none
-	discard bool   // the caller wants no result: a successful reply is not copied
-	queued  bool   // in m.sendq (guarded by m.mu)
+	msg     []byte    // the encoded command; read-only once queued
+	oob     bool      // sent with exec-oob, matched by id
+	id      string    // the OOB id exactly as QEMU echoes it
+	fd      int       // a dup of the caller's fd, owned by the call until the writer takes it; -1 if none
+	discard bool      // the caller wants no result: a successful reply is not copied
+	queued  bool      // in m.sendq (guarded by m.mu)
+	sent    time.Time // when it was queued; set only when a logger is, for the reply's latency
 
 	slots [2]chan struct{} // the in-flight and fd semaphores it holds
 

@@ -437,7 +437,6 @@ func TestIDlessParseErrorEndsConnection(t *testing.T) {
 		if err := m.Err(); !errors.Is(err, qmp.ErrProtocol) {
 			t.Errorf("%s: Err() = %v, want a protocol error", desc, err)
 		}
-		// An ordinary id-less error reply (a command's own) is not a protocol error.
 	}
 }
 

@@ -17,7 +17,8 @@ var (
 	ErrNegotiation = errors.New("QMP Handshake error: negotiations failed")
 
 	// ErrOperationCanceled is kept from v2.0.4. Calls on a monitor whose
-	// connection ended return a *ClosedError instead (see IsSocketClosed).
+	// connection ended return a *net.OpError wrapping a *ClosedError
+	// instead (see ClosedError and IsSocketClosed).
 	//lint:ignore ST1005 the text is v2.0.4's, which callers may compare
 	ErrOperationCanceled = errors.New("Operation canceled: channel was closed")
 

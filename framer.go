@@ -255,9 +255,6 @@ func (f *framer) idle() {
 	}
 }
 
-// release is called before the framer is dropped (the connection ended).
-func (f *framer) release() { f.idle() }
-
 const (
 	lo8 = 0x0101010101010101
 	hi8 = 0x8080808080808080

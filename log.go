@@ -41,8 +41,8 @@ func (m *Monitor) logMsg(dir string, msg []byte) {
 }
 
 // logReply records a received reply with its latency, the time since its
-// command was sent. The reply router may call it instead of logMsg once it
-// knows the call.
+// command was queued; the router calls it instead of logMsg once it knows
+// the call.
 func (m *Monitor) logReply(msg []byte, latency time.Duration) {
 	if m.log == nil || !m.log.Enabled(context.Background(), slog.LevelDebug) {
 		return

@@ -182,3 +182,30 @@ func TestLogDisabledBelowDebug(t *testing.T) {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// TestLogReplyLatencyOnTheWire: every reply a caller receives is logged
+// with its latency; events and the handshake are logged without one.
+func TestLogReplyLatencyOnTheWire(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m := dial(t, s, &qmp.Options{Logger: log})
+	for i := 0; i < 3; i++ {
+		if err := m.Run(qmp.Command{Name: "query-status"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+	replies := 0
+	for _, r := range logRecords(t, buf.String()) {
+		if str(t, r, "dir") != "recv" || str(t, r, "kind") != "reply" {
+			continue
+		}
+		if _, ok := r["latency"]; ok {
+			replies++
+		}
+	}
+	if replies != 3 {
+		t.Fatalf("%d reply records carry a latency, want 3 (one per Run):\n%s", replies, buf.String())
+	}
+}

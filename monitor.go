@@ -150,7 +150,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 	}
 	fr := newFramer(conn, o.MaxMessageSize)
 	if err := m.handshake(ctx, fr); err != nil {
-		fr.release()
+		fr.idle()
 		conn.Close()
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (m *Monitor) readLoop(fr *framer) {
 			break
 		}
 	}
-	fr.release()
+	fr.idle() // give the buffer back to the pool
 	m.fail(normalEnd(err))
 	m.finish()
 }
@@ -270,17 +270,19 @@ func (m *Monitor) finish() {
 
 // dispatch routes one message. An error return ends the connection.
 func (m *Monitor) dispatch(fr *framer, msg []byte) error {
-	m.logMsg("recv", msg)
 	mb, err := fr.membersOf(msg)
 	if err != nil {
+		m.logMsg("recv", msg)
 		return err
 	}
 	switch {
 	case mb.present&hasEvent != 0:
+		m.logMsg("recv", msg)
 		m.addEvent(mb, msg)
 	case mb.present&(hasReturn|hasError) != 0:
-		return m.deliver(mb)
+		return m.deliver(mb, msg) // logs the reply with its latency
 	default:
+		m.logMsg("recv", msg)
 		m.warn("qmp: dropped a message that is neither a reply nor an event", msg)
 	}
 	return nil

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // deliver hands a reply to its call, following the scheme described at
 // the top of command.go. An error return ends the connection.
-func (m *Monitor) deliver(mb members) error {
+func (m *Monitor) deliver(mb members, msg []byte) error {
 	isErr := mb.present&hasError != 0
 	if isErr && mb.id == nil {
 		if desc, ok := parseErrorDesc(mb.err); ok {
@@ -31,6 +32,13 @@ func (m *Monitor) deliver(mb members) error {
 		c = m.inband.pop()
 	}
 	m.mu.Unlock()
+	if m.log != nil {
+		if c != nil && !c.sent.IsZero() {
+			m.logReply(msg, time.Since(c.sent))
+		} else {
+			m.logMsg("recv", msg)
+		}
+	}
 	if c == nil {
 		m.warn("qmp: dropped a reply that no command is waiting for", mb.ret)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Reading QEMU's messages: the members the router needs, and events parsed
@@ -28,7 +29,7 @@ const (
 // membersOf returns the routing members of msg from the framer's spans, or
 // by walking msg when the framer could not record them all.
 func (f *framer) membersOf(msg []byte) (members, error) {
-	if !f.memOK {
+	if !f.memOK || len(msg) > math.MaxInt32 { // spans are int32 offsets
 		return splitMembers(msg)
 	}
 	var m members

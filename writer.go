@@ -24,6 +24,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // maxInlineRounds bounds how many rounds a caller writes before it leaves
@@ -39,7 +40,10 @@ type chunk struct {
 
 // send queues c for writing, or completes it with the connection's error.
 func (m *Monitor) send(c *call) {
-	m.logMsg("send", c.msg)
+	if m.log != nil {
+		m.logMsg("send", c.msg)
+		c.sent = time.Now()
+	}
 	m.mu.Lock()
 	if m.err != nil {
 		err := m.err
