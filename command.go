@@ -95,8 +95,9 @@ func appendString(b []byte, s string) []byte {
 }
 
 // plainString reports whether QEMU and encoding/json write every byte of s
-// as is inside a JSON string (printable ASCII, nothing they escape).
-func plainString(s string) bool {
+// as is inside a JSON string (printable ASCII, nothing they escape), and so
+// read them back as is.
+func plainString[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			return false

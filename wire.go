@@ -108,7 +108,9 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 // timestamps are two small integers; anything else is an error. Data is
 // copied out of the read buffer.
 func parseEvent(mb members) (e Event, sec, usec int64, err error) {
-	if len(mb.event) < 2 || mb.event[0] != '"' || bytes.IndexByte(mb.event, '\\') >= 0 {
+	// Event names are plain ASCII; anything else (escapes, UTF-8, bytes
+	// encoding/json turns into U+FFFD) is decoded as Data's readers would.
+	if len(mb.event) < 2 || mb.event[0] != '"' || !plainString(mb.event[1:len(mb.event)-1]) {
 		if err = json.Unmarshal(mb.event, &e.Type); err != nil {
 			return e, 0, 0, fmt.Errorf("event name %.80s: %w", mb.event, err)
 		}
