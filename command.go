@@ -62,7 +62,7 @@ func (c *call) encode(cmd interface{}) error {
 		if err != nil {
 			return fmt.Errorf("qmp: encoding command: %w", err)
 		}
-		c.msg = append(c.msg[:0], b...)
+		c.msg = b
 		return nil
 	}
 	var ab []byte
@@ -72,7 +72,9 @@ func (c *call) encode(cmd interface{}) error {
 			return fmt.Errorf("qmp: encoding the arguments of %s: %w", name, err)
 		}
 	}
-	c.msg = make([]byte, 0, len(`{"execute":"","arguments":}`)+len(name)+len(ab))
+	if n := len(`{"execute":"","arguments":}`) + len(name) + len(ab); n > cap(c.msg) {
+		c.msg = make([]byte, 0, n)
+	}
 	c.msg = append(c.msg, `{"execute":`...)
 	c.msg = appendString(c.msg, name)
 	if ab != nil {
