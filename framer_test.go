@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -134,6 +135,39 @@ func TestFramerRejectsAtOnce(t *testing.T) {
 		_, err := frames(t, strings.NewReader(in), 1<<20)
 		if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "at byte") {
 			t.Errorf("%q: %v, want a protocol error naming the byte", in, err)
+		}
+	}
+}
+
+// repeatReader yields msg over and over, in reads of at most 64 KiB.
+type repeatReader struct {
+	msg []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p[:min(len(p), 64<<10)], r.msg[r.off:])
+	if r.off += n; r.off == len(r.msg) {
+		r.off = 0
+	}
+	return n, nil
+}
+
+// BenchmarkFramerSchema is the framer alone on query-qmp-schema's real
+// reply (QEMU 7.2, 207 KB): the cost of checking structure-heavy JSON.
+func BenchmarkFramerSchema(b *testing.B) {
+	schema, err := os.ReadFile("testdata/qmp-schema-7.2.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := append(append([]byte(`{"return": `), bytes.TrimSpace(schema)...), "}\r\n"...)
+	f := newFramer(&repeatReader{msg: msg}, 64<<20)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got, err := f.next()
+		if err != nil || len(got) != len(msg)-2 {
+			b.Fatalf("next: %d bytes, %v", len(got), err)
 		}
 	}
 }
