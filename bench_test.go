@@ -59,33 +59,47 @@ func serveBench(conn net.Conn, reply []byte) {
 	w.WriteString(`{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}` + "\r\n")
 	w.Flush()
 	buf := make([]byte, 1<<16)
-	depth, inStr, esc := 0, false, false
+	var ends commandEnds
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
 			return
 		}
-		for _, c := range buf[:n] {
-			switch {
-			case esc:
-				esc = false
-			case inStr && c == '\\':
-				esc = true
-			case c == '"':
-				inStr = !inStr
-			case inStr:
-			case c == '{':
-				depth++
-			case c == '}':
-				if depth--; depth == 0 {
-					w.Write(reply)
-				}
-			}
+		for due := ends.count(buf[:n]); due > 0; due-- {
+			w.Write(reply)
 		}
 		if w.Flush() != nil {
 			return
 		}
 	}
+}
+
+// commandEnds counts the top-level JSON objects that end in a stream read
+// piece by piece.
+type commandEnds struct {
+	depth      int
+	inStr, esc bool
+}
+
+func (e *commandEnds) count(b []byte) (ends int) {
+	for _, c := range b {
+		switch {
+		case e.esc:
+			e.esc = false
+		case e.inStr && c == '\\':
+			e.esc = true
+		case c == '"':
+			e.inStr = !e.inStr
+		case e.inStr:
+		case c == '{':
+			e.depth++
+		case c == '}':
+			if e.depth--; e.depth == 0 {
+				ends++
+			}
+		}
+	}
+	return ends
 }
 
 var smallReply = []byte(`{"return": {"name": "bench"}}` + "\r\n")

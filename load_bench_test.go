@@ -294,30 +294,13 @@ func floodServer(b *testing.B, total int) (string, chan struct{}) {
 		go func() { // the reader: counts the commands in what it reads
 			defer close(replies)
 			buf := make([]byte, 1<<16)
-			depth, inStr, esc := 0, false, false
+			var ends commandEnds
 			for {
 				n, err := conn.Read(buf)
 				if err != nil {
 					return
 				}
-				due := 0
-				for _, c := range buf[:n] {
-					switch {
-					case esc:
-						esc = false
-					case inStr && c == '\\':
-						esc = true
-					case c == '"':
-						inStr = !inStr
-					case inStr:
-					case c == '{':
-						depth++
-					case c == '}':
-						if depth--; depth == 0 {
-							due++
-						}
-					}
-				}
+				due := ends.count(buf[:n])
 				replies <- due
 			}
 		}()
