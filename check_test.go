@@ -73,12 +73,20 @@ func qemuTakes(b []byte, oob bool) bool {
 
 // FuzzCommandCheck: checkCommand accepts exactly what QEMU takes as one
 // message (computed independently above), and never panics on any input.
+// And with the input as a command's name: a command prepare lets through
+// unchecked as plain is one QEMU takes.
 func FuzzCommandCheck(f *testing.F) {
 	for _, s := range []string{`{"execute":"query-status"}`, `{"execute":"x","arguments":{"a":[1,{"b":null}],"c":"\u00e9\""}}`,
 		`42`, `null`, `[]`, `{"exec-oob":"migrate-pause","id":1}`, "{\"id\":\"\xff\"}", `{} {}`, `{"a":` + strings.Repeat("[", 1030) + strings.Repeat("]", 1030) + `}`} {
 		f.Add([]byte(s), false)
 	}
+	f.Add([]byte("query-\x01status\""), false)
+	f.Add([]byte(strings.Repeat("n", maxPlainName+1)), false)
 	f.Fuzz(func(t *testing.T, b []byte, oob bool) {
+		c := newCall()
+		if plain, err := c.encode(Command{Name: string(b)}); err != nil || plain && (!qemuTakes(c.msg, false) || checkCommand(c.msg, false) != nil) {
+			t.Fatalf("Command{Name: %.80q}: encoded as %.80q, plain, yet QEMU would not take it (err %v)", b, c.msg, err)
+		}
 		err := checkCommand(b, oob)
 		if !json.Valid(b) {
 			return // the library checks only what encoding/json produced

@@ -127,10 +127,7 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 		ctx = context.Background()
 	}
 	c := newCall()
-	if err := c.encode(cmd); err != nil {
-		return err
-	}
-	if err := checkCommand(c.msg, false); err != nil {
+	if err := c.prepare(cmd); err != nil {
 		return err
 	}
 	select {

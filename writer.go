@@ -138,9 +138,9 @@ func (m *Monitor) writeLoop(block bool) {
 // nothing to write or the connection has ended.
 func (m *Monitor) take() bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.err != nil || len(m.sendq) == 0 {
 		m.writing = false
+		m.mu.Unlock()
 		return false
 	}
 	m.wbuf = m.wbuf[:0]
@@ -174,6 +174,7 @@ func (m *Monitor) take() bool {
 	}
 	m.sendq = m.sendq[:0]
 	m.chunkBuf = m.chunks[:0]
+	m.mu.Unlock()
 	return true
 }
 
