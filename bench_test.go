@@ -180,6 +180,34 @@ func BenchmarkRawSequential(b *testing.B) {
 	}
 }
 
+// BenchmarkRawReaderGoroutine is the raw client in the shape every
+// goroutine-per-caller client has: one goroutine reads each line and hands
+// it to the waiting caller through a channel. It is the floor for Run.
+func BenchmarkRawReaderGoroutine(b *testing.B) {
+	c := newRawClient(b, smallReply)
+	lines := make(chan struct{})
+	go func() {
+		defer close(lines)
+		for {
+			if _, err := c.r.ReadSlice('\n'); err != nil {
+				return
+			}
+			lines <- struct{}{}
+		}
+	}()
+	msg := []byte(`{"execute":"query-name"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.write(b, msg)
+		<-lines
+	}
+	b.StopTimer()
+	c.conn.Close()
+	for range lines {
+	}
+}
+
 // BenchmarkRunConcurrent shares b.N commands among G goroutines.
 func BenchmarkRunConcurrent(b *testing.B) {
 	for _, g := range []int{1, 8, 64} {
