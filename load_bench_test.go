@@ -88,33 +88,7 @@ func multiServer(b *testing.B, reply []byte) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); serveBench(c, reply) }()
-		}
-	}()
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	serveEach(b, ln, func(c net.Conn, _ func(net.Conn), _ func(func())) { serveBench(c, reply) })
 	return path
 }
 

@@ -43,15 +43,11 @@ func TestNewMonitorAndRun(t *testing.T) {
 	}
 }
 
-// proxyQMP listens on network/address and relays every connection to the
-// unix socket target, so that a fake server can be reached over TCP or at
-// a path that appears only later. It returns the listening address.
-func proxyQMP(t *testing.T, network, address, target string) string {
-	t.Helper()
-	ln, err := net.Listen(network, address)
-	if err != nil {
-		t.Fatal(err)
-	}
+// serveEach accepts connections on ln, each handled by handle on its own
+// goroutine (which may start more with spawn, and give track the other
+// connections it opens). When the test ends it closes ln and every
+// connection, and waits for every goroutine.
+func serveEach(tb testing.TB, ln net.Listener, handle func(c net.Conn, track func(net.Conn), spawn func(func()))) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -62,27 +58,21 @@ func proxyQMP(t *testing.T, network, address, target string) string {
 		conns = append(conns, c)
 		mu.Unlock()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	spawn := func(fn func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	spawn(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			track(c)
-			up, err := net.Dial("unix", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			track(up)
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(up, c); up.Close() }()
-			go func() { defer wg.Done(); io.Copy(c, up); c.Close() }()
+			spawn(func() { handle(c, track, spawn) })
 		}
-	}()
-	t.Cleanup(func() {
+	})
+	tb.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
 		for _, c := range conns {
@@ -90,6 +80,28 @@ func proxyQMP(t *testing.T, network, address, target string) string {
 		}
 		mu.Unlock()
 		wg.Wait()
+	})
+}
+
+// proxyQMP listens on network/address and relays every connection to the
+// unix socket target, so that a fake server can be reached over TCP or at
+// a path that appears only later. It returns the listening address.
+func proxyQMP(t *testing.T, network, address, target string) string {
+	t.Helper()
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEach(t, ln, func(c net.Conn, track func(net.Conn), spawn func(func())) {
+		up, err := net.Dial("unix", target)
+		if err != nil {
+			c.Close()
+			return
+		}
+		track(up)
+		spawn(func() { io.Copy(up, c); up.Close() })
+		io.Copy(c, up)
+		c.Close()
 	})
 	return ln.Addr().String()
 }
