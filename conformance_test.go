@@ -247,15 +247,23 @@ func (c *conformance) compatible(where string, gt reflect.Type, st *SchemaType, 
 	return "unsupported Go kind " + gt.Kind().String()
 }
 
-func TestConformance72(t *testing.T) {
+// parseSchema72 parses the QEMU 7.2 schema in testdata (the internal
+// tests' counterpart of schema_test.go's schema72T).
+func parseSchema72(tb testing.TB) *Schema {
+	tb.Helper()
 	raw, err := os.ReadFile("testdata/qmp-schema-7.2.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	s, err := ParseSchema(raw)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return s
+}
+
+func TestConformance72(t *testing.T) {
+	s := parseSchema72(t)
 	reportConformance(t, s)
 }
 
@@ -275,14 +283,7 @@ func reportConformance(t *testing.T, s *Schema) {
 
 // TestConformanceCatchesMistakes proves the checker fails what it should.
 func TestConformanceCatchesMistakes(t *testing.T) {
-	raw, err := os.ReadFile("testdata/qmp-schema-7.2.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ParseSchema(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := parseSchema72(t)
 	type badArgs struct {
 		NodeName string `json:"nodename"`            // misspelt
 		Size     string `json:"size"`                // an int in the schema
