@@ -131,13 +131,7 @@ func FuzzConnection(f *testing.F) {
 				}
 			}(g)
 		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("callers still waiting with script %v", script)
-		}
+		waitAll(t, &wg, 10*time.Second) // on a hang, the fuzzer keeps the script as the failing input
 		m.Close()
 		<-served
 		if err := m.Err(); err != nil && !qmp.IsSocketClosed(err) {

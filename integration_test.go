@@ -661,13 +661,7 @@ func TestQEMUConcurrentCommands(t *testing.T) {
 			}
 		}(g)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("concurrent commands did not finish (hang)")
-	}
+	waitAll(t, &wg, 60*time.Second)
 	close(errs)
 	for err := range errs {
 		t.Error(err)

@@ -26,6 +26,14 @@ import (
 
 // watchdog fails the test with every goroutine's stack if done is not
 // closed within d: a deadlock detector, not a speed target.
+// waitAll waits for wg under a watchdog of d.
+func waitAll(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	watchdog(t, d, done)
+}
+
 func watchdog(t *testing.T, d time.Duration, done <-chan struct{}) {
 	t.Helper()
 	select {
@@ -202,9 +210,7 @@ func TestCtxBoundsWriting(t *testing.T) {
 			}
 		}(i)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	watchdog(t, 20*time.Second, done)
+	waitAll(t, &wg, 20*time.Second)
 	if n := late.Load(); n > 0 {
 		t.Fatalf("%d callers returned long after their 300 ms ctx: stuck writing", n)
 	}
@@ -329,9 +335,7 @@ func TestManyIDlessErrors(t *testing.T) {
 	if !errors.Is(err, qmp.ErrProtocol) {
 		t.Errorf("burst: %v, want a protocol error", err)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	watchdog(t, 20*time.Second, done)
+	waitAll(t, &wg, 20*time.Second)
 }
 
 // TestOversizedMessageMemoryBounded: a reply far over MaxMessageSize ends
