@@ -13,35 +13,45 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
-	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
 )
 
 // idleServer accepts connections, greets each and answers every command
 // with {"return": {}}, one goroutine per connection, holding as little as
-// it can: its cost is what the raw baseline measures and subtracts.
-func idleServer(b *testing.B) string {
-	path := b.TempDir() + "/idle.sock"
+// it can: its cost is what the raw baseline measures and subtracts. live
+// counts the connections' goroutines.
+func idleServer(b *testing.B) (path string, live *sync.WaitGroup) {
+	live = new(sync.WaitGroup)
+	path = b.TempDir() + "/idle.sock"
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	done := make(chan struct{})
-	var conns []net.Conn
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{} // open ones only, closed at the end
 	go func() {
 		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
-				for _, c := range conns {
+				mu.Lock()
+				for c := range conns {
 					c.Close()
 				}
+				mu.Unlock()
 				return
 			}
-			conns = append(conns, c)
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			live.Add(1)
 			go func() {
+				defer live.Done()
+				defer func() { mu.Lock(); delete(conns, c); mu.Unlock(); c.Close() }()
 				c.Write([]byte(`{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}` + "\r\n"))
 				var buf [512]byte
 				for {
@@ -62,7 +72,7 @@ func idleServer(b *testing.B) string {
 		}
 	}()
 	b.Cleanup(func() { ln.Close(); <-done })
-	return path
+	return path, live
 }
 
 // inUse is the heap and stack in use after the garbage collector has run.
@@ -80,7 +90,7 @@ func inUse() uint64 {
 // server (bytes/raw-conn, the server's and the socket's own cost).
 func BenchmarkIdleMonitors(b *testing.B) {
 	const n = 1000
-	path := idleServer(b)
+	path, live := idleServer(b)
 	for i := 0; i < b.N; i++ {
 		base := inUse()
 		raws := make([]net.Conn, n)
@@ -98,7 +108,7 @@ func BenchmarkIdleMonitors(b *testing.B) {
 			c.Close()
 		}
 		raws = nil
-		time.Sleep(100 * time.Millisecond) // let the server's goroutines for the raw connections exit
+		live.Wait() // the server's goroutines for the raw connections have exited
 		base = inUse()
 		mons := make([]*qmp.Monitor, n)
 		for j := range mons {
