@@ -29,7 +29,10 @@ import (
 
 // Limits used by Start and Stop.
 const (
-	startTimeout = 10 * time.Second
+	// startTimeout is generous: a QEMU that dies ends the wait at once,
+	// and on a loaded 2-core CI machine (the race-enabled tests starting
+	// QEMUs in parallel) one QEMU took over 10 s to answer its probe.
+	startTimeout = 30 * time.Second
 	stopTimeout  = 5 * time.Second
 	pollInterval = 2 * time.Millisecond
 
@@ -78,7 +81,7 @@ func Binary() (string, bool) {
 }
 
 // Start starts a QEMU as described by cfg and returns once QEMU has
-// initialised and every QMP monitor has answered a probe (bounded by 10 s;
+// initialised and every QMP monitor has answered a probe (bounded by 30 s;
 // see waitReady). No connection is left open: each QMP monitor serves one
 // client at a time, and that slot is the caller's. If QEMU fails to start,
 // it is reaped, a directory made by Start is removed, and the error
