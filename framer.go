@@ -18,12 +18,13 @@ package qmp
 // message, and every message it returns has the structure of a JSON object.
 // It does not validate UTF-8; the caller's decode does.
 //
-// Buffers: an idle monitor holds none. The reader waits for the socket to be
-// readable without a buffer, reads into one borrowed from a pool shared by all
-// monitors, and gives it back once it holds no partial message. A message too
-// big for it moves to a larger pooled buffer, sized at once from the largest
-// message seen recently, so a caller that keeps asking for query-qmp-schema
-// does not regrow a buffer from scratch each time.
+// Buffers: a monitor owns only a small one (smallBuf), which holds the
+// typical reply or event whole, so the common read touches no pool. Bigger
+// reads (a flood of events, a message that outgrows it) borrow from a pool
+// shared by all monitors and give it back once it holds no partial message.
+// A message too big for its buffer moves to a larger pooled one, sized at
+// once from the largest message seen recently, so a caller that keeps asking
+// for query-qmp-schema does not regrow a buffer from scratch each time.
 
 import (
 	"encoding/binary"
@@ -49,7 +50,8 @@ const maxNesting = 1024
 const maxMembers = 8
 
 const (
-	minBufShift = 12 // 4 KiB: the buffer every read starts with
+	smallBuf    = 512 // the buffer each monitor owns
+	minBufShift = 12  // 4 KiB: the smallest pooled buffer
 	maxReadSize = 64 << 10
 )
 
@@ -112,9 +114,9 @@ type framer struct {
 	r   io.Reader       // otherwise
 	max int             // largest message accepted, in bytes
 
-	bufp       *[]byte // the pooled buffer; buf is *bufp
-	buf        []byte
-	start, end int // buf[start:end] holds bytes not yet returned
+	bufp       *[]byte // the pooled buffer, if buf is one (buf is then *bufp)
+	buf        []byte  // nil, small, or *bufp
+	start, end int     // buf[start:end] holds bytes not yet returned
 	readFn     func(fd uintptr) bool
 	rdN        int // what readFn read
 	rdErr      error
@@ -134,10 +136,12 @@ type framer struct {
 	nmem   int
 	memOK  bool  // mem holds every top-level member
 	k0, k1 int32 // the current top-level member name's span
+
+	small [smallBuf]byte
 }
 
 func newFramer(r io.Reader, max int) *framer {
-	f := &framer{r: r, max: max, readSize: 1 << minBufShift, hint: minBufShift}
+	f := &framer{r: r, max: max, readSize: smallBuf, hint: minBufShift}
 	if sc, ok := r.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			f.rc = rc
@@ -179,6 +183,7 @@ func (f *framer) read() (int, error) {
 		f.room()
 		n, err := f.r.Read(f.buf[f.end:])
 		f.end += n
+		f.adapt(n)
 		return n, err
 	}
 	err := f.rc.Read(f.readFn)
@@ -195,12 +200,19 @@ func (f *framer) read() (int, error) {
 	if n == 0 {
 		return 0, io.EOF
 	}
-	if f.end += n; n == len(f.buf)-(f.end-n) && f.readSize < maxReadSize {
-		f.readSize *= 2 // a flood: read more at a time
-	} else if n < f.readSize/4 && f.readSize > 1<<minBufShift {
+	f.end += n
+	f.adapt(n)
+	return n, nil
+}
+
+// adapt sizes the next read from this one, which put n bytes at the end
+// of the buffer: one that filled it means a flood, so read more at a time.
+func (f *framer) adapt(n int) {
+	if f.end == len(f.buf) && n > 0 && f.readSize < maxReadSize {
+		f.readSize *= 2
+	} else if n < f.readSize/4 && f.readSize > smallBuf {
 		f.readSize /= 2
 	}
-	return n, nil
 }
 
 // readReady reads what the socket holds; false means it would block.
@@ -224,7 +236,11 @@ func (f *framer) readReady(fd uintptr) bool {
 // buffer to a bigger one.
 func (f *framer) room() {
 	if f.buf == nil {
-		f.bufp = getBuf(bits.Len(uint(f.readSize)) - 1)
+		if f.readSize <= smallBuf {
+			f.buf = f.small[:]
+			return
+		}
+		f.bufp = getBuf(max(bits.Len(uint(f.readSize))-1, minBufShift))
 		f.buf = *f.bufp
 		return
 	}
@@ -236,21 +252,25 @@ func (f *framer) room() {
 	if f.end < len(f.buf) {
 		return
 	}
-	class := bits.Len(uint(len(f.buf))) // the next size up...
+	class := max(bits.Len(uint(len(f.buf))), minBufShift) // the next size up...
 	if f.hint > class {
 		class = f.hint // ...or at once the size recent big messages needed
 	}
 	nb := getBuf(class)
 	copy(*nb, f.buf[:f.end])
-	putBuf(f.bufp)
+	if f.bufp != nil {
+		putBuf(f.bufp)
+	}
 	f.bufp, f.buf = nb, *nb
 }
 
-// idle gives the buffer back to the pool when it holds nothing unread, so a
-// monitor waiting for QEMU holds no buffer.
+// idle gives a pooled buffer back when it holds nothing unread, so a
+// monitor waiting for QEMU holds only its small one.
 func (f *framer) idle() {
 	if f.buf != nil && f.start == f.end {
-		putBuf(f.bufp)
+		if f.bufp != nil {
+			putBuf(f.bufp)
+		}
 		f.bufp, f.buf, f.start, f.end, f.pos = nil, nil, 0, 0, 0
 	}
 }
