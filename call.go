@@ -24,9 +24,10 @@ type call struct {
 	fd      int       // a dup of the caller's fd, owned by the call until the writer takes it; -1 if none
 	discard bool      // the caller wants no result: a successful reply is not copied
 	queued  bool      // in m.sendq (guarded by m.mu)
+	slot    bool      // holds an in-flight slot (guarded by m.mu; slots.go)
 	sent    time.Time // when it was queued; set only when a logger is, for the reply's latency
 
-	slots [2]chan struct{} // the in-flight and fd semaphores it holds
+	fdSlot chan struct{} // the fd semaphore, while it holds it
 
 	// The outcome, written by the completer before done is closed.
 	ret   []byte // the reply's "return" or "error" value
@@ -51,11 +52,9 @@ func (c *call) complete(ret []byte, isErr bool, err error) {
 		return
 	}
 	c.closeFD()
-	for i, s := range c.slots {
-		if s != nil {
-			<-s
-			c.slots[i] = nil
-		}
+	if c.fdSlot != nil {
+		<-c.fdSlot
+		c.fdSlot = nil
 	}
 	c.ret, c.isErr, c.err = ret, isErr, err
 	close(c.done)

@@ -252,25 +252,10 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 		c.complete(nil, false, err) // a caller that has already given up sends nothing
 		return err
 	}
-	if !c.oob {
-		select {
-		case m.inflight <- struct{}{}:
-			c.slots[0] = m.inflight
-		default:
-			select {
-			case m.inflight <- struct{}{}:
-				c.slots[0] = m.inflight
-			case <-ctx.Done():
-				c.complete(nil, false, ctx.Err())
-				return ctx.Err()
-			case <-m.done:
-				c.complete(nil, false, m.err)
-				return m.err
-			}
-		}
-	}
 	c.discard = res == nil
-	m.send(c)
+	if err := m.send(ctx, c); err != nil {
+		return err
+	}
 	if done := ctx.Done(); done == nil {
 		<-c.done // a ctx that never ends: a plain receive is cheaper than a select
 	} else {

@@ -132,7 +132,7 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 	}
 	select {
 	case m.fdSlot <- struct{}{}:
-		c.slots[1] = m.fdSlot
+		c.fdSlot = m.fdSlot
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-m.done:

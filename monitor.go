@@ -115,8 +115,10 @@ type Monitor struct {
 	chunkBuf []chunk
 	wbuf     []byte
 
-	inflight chan struct{} // in-band slots
-	fdSlot   chan struct{} // one fd-carrying command at a time
+	inUse       int             // in-flight slots taken (guarded by mu; slots.go)
+	maxInFlight int             // Options.MaxInFlight or its default
+	slotq       []chan struct{} // callers waiting for a slot, first in line first (guarded by mu)
+	fdSlot      chan struct{}   // one fd-carrying command at a time
 
 	done       chan struct{} // closed when the connection ended
 	readerDone chan struct{} // closed when the reader goroutine returned
@@ -161,7 +163,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 			n = defaultInFlightOOB
 		}
 	}
-	m.inflight = make(chan struct{}, n)
+	m.maxInFlight = n
 	go m.readLoop(fr)
 	return m, nil
 }
@@ -254,6 +256,10 @@ func (m *Monitor) finish() {
 		pending = append(pending, c)
 	}
 	m.sendq = nil
+	for _, c := range pending {
+		c.slot = false // nobody takes a slot once the connection has ended
+	}
+	m.inUse, m.slotq = 0, nil
 	for _, c := range m.oobIDs {
 		pending = append(pending, c)
 	}

@@ -29,7 +29,9 @@ func (m *Monitor) deliver(mb members, msg []byte) error {
 		}
 	}
 	if c == nil {
-		c = m.inband.pop()
+		if c = m.inband.pop(); c != nil {
+			m.releaseSlotOf(c)
+		}
 	}
 	m.mu.Unlock()
 	if m.log != nil {

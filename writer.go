@@ -20,6 +20,7 @@ package qmp
 // syscall.Conn) are always written by such a goroutine.
 
 import (
+	"context"
 	"io"
 	"os"
 	"runtime"
@@ -38,32 +39,49 @@ type chunk struct {
 	fd int
 }
 
-// send queues c for writing, or completes it with the connection's error.
-func (m *Monitor) send(c *call) {
+// send takes an in-flight slot for c (slots.go) and queues it for
+// writing. When that fails (ctx ended while it waited for a slot, or the
+// connection has ended) it completes c with the error and returns it.
+func (m *Monitor) send(ctx context.Context, c *call) error {
 	if m.log != nil {
 		m.logMsg("send", c.msg)
 		c.sent = time.Now()
 	}
 	m.mu.Lock()
-	if m.err != nil {
-		err := m.err
+	err := m.err
+	if err == nil && !c.oob {
+		err = m.acquireSlot(ctx, c)
+	}
+	if err != nil {
 		m.mu.Unlock()
 		c.complete(nil, false, err)
-		return
+		return err
+	}
+	if !m.writing && len(m.sendq) == 0 && m.inUse <= 1 && m.raw != nil {
+		// The lone caller: nothing to batch with, so it takes its own
+		// command at once and writes it.
+		m.writing = true
+		run := 0
+		m.claim(c, &run)
+		m.chunkBuf = m.chunks[:0]
+		m.mu.Unlock()
+		m.writeLoop(false)
+		return nil
 	}
 	c.queued = true
 	m.sendq = append(m.sendq, c)
 	if m.writing {
 		m.mu.Unlock()
-		return
+		return nil
 	}
 	m.writing = true
+	busy := m.inUse > 1
 	m.mu.Unlock()
 	if m.raw == nil {
 		go m.writeLoop(true)
-		return
+		return nil
 	}
-	if len(m.inflight) > 1 {
+	if busy {
 		// Other commands are in flight, so their callers are likely about
 		// to send more (woken by a batch of replies): let those already
 		// runnable queue first, and one write carries them all. A lone
@@ -71,6 +89,7 @@ func (m *Monitor) send(c *call) {
 		runtime.Gosched()
 	}
 	m.writeLoop(false)
+	return nil
 }
 
 // withdraw takes c back out of the send queue if the writer has not taken
@@ -82,6 +101,7 @@ func (m *Monitor) withdraw(c *call) bool {
 		return false
 	}
 	c.queued = false
+	m.releaseSlotOf(c)
 	for i, q := range m.sendq {
 		if q == c {
 			m.sendq = append(m.sendq[:i], m.sendq[i+1:]...)
@@ -147,35 +167,42 @@ func (m *Monitor) take() bool {
 	run := 0 // calls in the current run of plain commands
 	for i, c := range m.sendq {
 		c.queued = false
-		if c.oob {
-			m.oobIDs[c.id] = c
-		} else {
-			m.inband.push(c)
-		}
-		if c.fd >= 0 {
-			m.chunks = append(m.chunks, chunk{b: c.msg, fd: c.fd})
-			c.fd = -1 // the writer owns the descriptor now
-			run = 0
-		} else if run++; run == 1 {
-			m.chunks = append(m.chunks, chunk{b: c.msg, fd: -1})
-		} else {
-			// Several small commands in a row: coalesce them into one write.
-			last := &m.chunks[len(m.chunks)-1]
-			if run == 2 {
-				start := len(m.wbuf)
-				m.wbuf = append(m.wbuf, last.b...)
-				last.b = m.wbuf[start:]
-			}
-			start := len(m.wbuf) - len(last.b)
-			m.wbuf = append(m.wbuf, c.msg...)
-			last.b = m.wbuf[start:]
-		}
+		m.claim(c, &run)
 		m.sendq[i] = nil
 	}
 	m.sendq = m.sendq[:0]
 	m.chunkBuf = m.chunks[:0]
 	m.mu.Unlock()
 	return true
+}
+
+// claim moves c to the queues that await replies and its bytes to
+// m.chunks, coalescing a run of plain commands (*run long so far) into one
+// write. m.mu is held.
+func (m *Monitor) claim(c *call, run *int) {
+	if c.oob {
+		m.oobIDs[c.id] = c
+	} else {
+		m.inband.push(c)
+	}
+	if c.fd >= 0 {
+		m.chunks = append(m.chunks, chunk{b: c.msg, fd: c.fd})
+		c.fd = -1 // the writer owns the descriptor now
+		*run = 0
+	} else if *run++; *run == 1 {
+		m.chunks = append(m.chunks, chunk{b: c.msg, fd: -1})
+	} else {
+		// Several small commands in a row: coalesce them into one write.
+		last := &m.chunks[len(m.chunks)-1]
+		if *run == 2 {
+			start := len(m.wbuf)
+			m.wbuf = append(m.wbuf, last.b...)
+			last.b = m.wbuf[start:]
+		}
+		start := len(m.wbuf) - len(last.b)
+		m.wbuf = append(m.wbuf, c.msg...)
+		last.b = m.wbuf[start:]
+	}
 }
 
 // dropChunks closes the descriptors of chunks that will not be written.
