@@ -285,11 +285,7 @@ const (
 // none. It tests eight bytes at a time.
 func strStop(b []byte, i int) int {
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (lo8 * '"')
-		s := x ^ (lo8 * '\\')
-		t := ((q - lo8) &^ q) | ((s - lo8) &^ s) | ((x - lo8*0x20) &^ x)
-		if t &= hi8; t != 0 {
+		if t := stopMask(binary.LittleEndian.Uint64(b[i:])); t != 0 {
 			return i + bits.TrailingZeros64(t)>>3
 		}
 	}
@@ -299,6 +295,15 @@ func strStop(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// stopMask sets the high bit of each byte of x (eight bytes of a string,
+// little-endian) that ends a run of plain string bytes. The lowest one set
+// is exact; those above it may be borrows, so only the lowest is used.
+func stopMask(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	s := x ^ (lo8 * '\\')
+	return (((q - lo8) &^ q) | ((s - lo8) &^ s) | ((x - lo8*0x20) &^ x)) & hi8
 }
 
 // byte classes outside tokens
@@ -357,7 +362,16 @@ func (f *framer) scan() ([]byte, error) {
 			c := b[i]
 			switch tok {
 			case tStr:
-				if i = strStop(b, i); i == len(b) {
+				if i+8 <= len(b) {
+					// Most strings QEMU sends are short (5.6 bytes on average in
+					// query-qmp-schema): the first word is tested here, without
+					// a call.
+					if t := stopMask(binary.LittleEndian.Uint64(b[i:])); t != 0 {
+						i += bits.TrailingZeros64(t) >> 3
+					} else if i = strStop(b, i+8); i == len(b) {
+						continue
+					}
+				} else if i = strStop(b, i); i == len(b) {
 					continue
 				}
 				switch b[i] {
@@ -369,10 +383,33 @@ func (f *framer) scan() ([]byte, error) {
 						if len(f.stack) == 1 {
 							f.k1 = int32(i - f.start)
 						}
+						if i+2 < len(b) && b[i] == ':' && b[i+1] == ' ' && b[i+2] == '"' {
+							// `": "`, QEMU's separator before a string value:
+							// straight into the value.
+							i += 2
+							if len(f.stack) == 1 {
+								f.valueStart(i)
+							}
+							f.isKey, tok = false, tStr
+							i++
+						}
 					} else {
 						st = stAfterValue
 						if len(f.stack) == 1 {
 							f.valueDone(i)
+						}
+						if i+2 < len(b) && b[i] == ',' && b[i+1] == ' ' && b[i+2] == '"' {
+							// `", "`, between a string and the next member name
+							// (or array element): straight into that string.
+							i += 2
+							if f.stack[len(f.stack)-1] == '{' {
+								f.isKey = true
+								if len(f.stack) == 1 {
+									f.k0 = int32(i - f.start)
+								}
+							}
+							tok = tStr
+							i++
 						}
 					}
 				case '\\':
@@ -558,6 +595,13 @@ func (f *framer) scan() ([]byte, error) {
 			st = stAfterValue
 			if len(f.stack) == 1 {
 				f.valueDone(i)
+			} else if i+3 < len(b) && b[i] == ',' && b[i+1] == ' ' && b[i+2] == '{' && b[i+3] == '"' && f.stack[len(f.stack)-1] == '[' {
+				// `}, {"` in an array of objects (query-qmp-schema is one):
+				// straight into the next object's first member name, at the
+				// depth just left.
+				f.stack = append(f.stack, '{')
+				f.isKey, tok = true, tStr
+				i += 4
 			}
 			continue
 		case cColon:

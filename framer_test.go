@@ -57,7 +57,8 @@ func viablePrefix(b []byte) bool {
 func FuzzFramer(f *testing.F) {
 	for _, s := range []string{`{"return": {}}` + "\r\n" + `{"event": "X", "data": {"a": [1, -2.5e3, true, null, "\u00e9\"}"]}}`,
 		"{\"return\": {\"unterminated\": \"string}\r\n{\"return\": {}}\r\n", `{"a" "b"}`, `{"a": 01}`, `{"a":1 2}`, `{"a": tru}`, `[]`,
-		"{\n  \"pretty\": [\n    1,\n    {}\n  ]\n}\r\n", `{"a":"\q"}`, `{"a":"\u12G4"}`, `{,}`, `{"a":[1,]}`} {
+		"{\n  \"pretty\": [\n    1,\n    {}\n  ]\n}\r\n", `{"a":"\q"}`, `{"a":"\u12G4"}`, `{,}`, `{"a":[1,]}`,
+		`{"return": [{"name": "a", "t": "b"}, {"c": ["d", "e"]}, {"f": null}], "id": "x", "k": "v"}`} {
 		f.Add([]byte(s), []byte{1, 3, 7})
 	}
 	f.Fuzz(func(t *testing.T, in []byte, sizes []byte) {
@@ -115,9 +116,10 @@ func FuzzFramer(f *testing.F) {
 // boundary frames identically.
 func TestFramerEverySplit(t *testing.T) {
 	in := "{\"return\": {\"a\": [1, 2.5, -3e2, true, false, null, \"x\\\"y\\u00e9\"]}}\r\n" +
+		`{"return": [{"name": "a", "t": "b"}, {"name": "c", "x": ["p", "q"]}, {"n": []}], "id": "i", "k": "v"}` + "\r\n" +
 		`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}` + "\r\n{\n \"id\": \"oob-1\", \"return\": {}\n}"
 	want, err := frames(t, strings.NewReader(in), 1<<20)
-	if err != io.EOF || len(want) != 3 {
+	if err != io.EOF || len(want) != 4 {
 		t.Fatalf("whole: %q, %v", want, err)
 	}
 	for k := 1; k < len(in); k++ {

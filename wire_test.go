@@ -93,7 +93,8 @@ func TestSplitMembers(t *testing.T) {
 // events parsed without reflection, agree with encoding/json.
 func FuzzEvent(f *testing.F) {
 	for _, s := range []string{`{"return": {}}`, `{"timestamp": {"seconds": -1, "microseconds": -1}, "event": "X\\u00e9"}`, `{"event": "X", "data": {"a": "\"}"}, "timestamp": {"seconds": 1, "microseconds": 2}}`,
-		`{"id": [1, 2], "return": "\u00e9"}`, `{"QMP": {"version": {}}}`, `{]`, `{"a":"\\"}`} {
+		`{"id": [1, 2], "return": "\u00e9"}`, `{"QMP": {"version": {}}}`, `{]`, `{"a":"\\"}`,
+		`{"return": [{"name": "a", "t": "b"}, {"c": ["d", "e"]}, {"f": null}], "id": "x", "k": "v"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -116,6 +117,14 @@ func FuzzEvent(f *testing.F) {
 		}
 		if walked, err := splitMembers(msg); err != nil || fmt.Sprintf("%q", walked) != fmt.Sprintf("%q", mb) {
 			t.Fatalf("members of %q: from spans %+v, walked %+v (%v)", in, mb, walked, err)
+		}
+		// Read whole, the framer takes its multi-byte shortcuts; the spans
+		// must not change.
+		whole := newFramer(bytes.NewReader(in), 1<<16)
+		if wmsg, err := whole.next(); err != nil || !bytes.Equal(wmsg, msg) {
+			t.Fatalf("read whole, %q framed as %q (%v), read a byte at a time as %q", in, wmsg, err, msg)
+		} else if wmb, err := whole.membersOf(wmsg); err != nil || fmt.Sprintf("%q", wmb) != fmt.Sprintf("%q", mb) {
+			t.Fatalf("members of %q read whole: %+v, a byte at a time %+v (%v)", in, wmb, mb, err)
 		}
 		if r, ok := obj["return"]; ok && !bytes.Equal(bytes.TrimSpace(r), mb.ret) {
 			t.Fatalf("return %q, json says %q", mb.ret, r)
