@@ -126,6 +126,8 @@ type Monitor struct {
 	cause      error // first reason the connection ends; written once under failOnce
 
 	schema schemaCache // the live schema and deprecation warnings (schema.go)
+
+	evNames eventNames // the reader's interned event names
 }
 
 // NewMonitorConn runs the QMP handshake on conn, a connection the caller
@@ -139,6 +141,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 		opts:       o,
 		log:        o.Logger,
 		events:     newHistory(o),
+		evNames:    make(eventNames),
 		oobIDs:     make(map[string]*call),
 		fdSlot:     make(chan struct{}, 1),
 		done:       make(chan struct{}),
@@ -295,7 +298,7 @@ func (m *Monitor) dispatch(fr *framer, msg []byte) error {
 }
 
 func (m *Monitor) addEvent(mb members, msg []byte) {
-	e, sec, usec, err := parseEvent(mb)
+	e, sec, usec, err := parseEvent(mb, m.evNames)
 	if err != nil {
 		m.warn("qmp: dropped a malformed event: "+err.Error(), msg)
 		return

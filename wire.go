@@ -103,11 +103,29 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 	return fmt.Errorf("%w: truncated object %.80q", ErrProtocol, obj)
 }
 
+// eventNames interns event names: QEMU has a few dozen, and an event
+// flood repeats them, so each is allocated once (per monitor, by its reader
+// only). A server inventing names stops being interned at maxEventNames.
+type eventNames map[string]string
+
+const maxEventNames = 512
+
+func (n eventNames) intern(b []byte) string {
+	if s, ok := n[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if n != nil && len(n) < maxEventNames {
+		n[s] = s
+	}
+	return s
+}
+
 // parseEvent builds an Event from the members of an event message without
 // reflection (the reader's hottest path under an event flood). QEMU's
 // timestamps are two small integers; anything else is an error. Data is
-// copied out of the read buffer.
-func parseEvent(mb members) (e Event, sec, usec int64, err error) {
+// copied out of the read buffer. names may be nil.
+func parseEvent(mb members, names eventNames) (e Event, sec, usec int64, err error) {
 	// Event names are plain ASCII; anything else (escapes, UTF-8, bytes
 	// encoding/json turns into U+FFFD) is decoded as Data's readers would.
 	if len(mb.event) < 2 || mb.event[0] != '"' || !plainString(mb.event[1:len(mb.event)-1]) {
@@ -115,13 +133,16 @@ func parseEvent(mb members) (e Event, sec, usec int64, err error) {
 			return e, 0, 0, fmt.Errorf("event name %.80s: %w", mb.event, err)
 		}
 	} else {
-		e.Type = string(mb.event[1 : len(mb.event)-1])
+		e.Type = names.intern(mb.event[1 : len(mb.event)-1])
 	}
 	if mb.data != nil {
 		e.Data = bytes.Clone(mb.data)
 	}
 	if mb.timestamp == nil {
 		return e, -1, -1, nil
+	}
+	if sec, usec, ok := qemuTimestamp(mb.timestamp); ok {
+		return e, sec, usec, nil
 	}
 	if len(mb.timestamp) == 0 || mb.timestamp[0] != '{' {
 		return e, 0, 0, fmt.Errorf("timestamp %.80s is not an object", mb.timestamp)
@@ -146,6 +167,29 @@ func parseEvent(mb members) (e Event, sec, usec int64, err error) {
 		err = fmt.Errorf("timestamp field %.40s is not an integer", bad)
 	}
 	return e, sec, usec, err
+}
+
+// qemuTimestamp parses a timestamp spelt exactly as QEMU writes it,
+// `{"seconds": S, "microseconds": U}`; ok is false for any other spelling,
+// which the general path then reads.
+func qemuTimestamp(b []byte) (sec, usec int64, ok bool) {
+	const pre, mid = `{"seconds": `, `, "microseconds": `
+	rest, found := bytes.CutPrefix(b, []byte(pre))
+	if !found {
+		return 0, 0, false
+	}
+	i := bytes.IndexByte(rest, ',')
+	if i < 0 {
+		return 0, 0, false
+	}
+	if sec, ok = parseInt(rest[:i]); !ok {
+		return 0, 0, false
+	}
+	if rest, found = bytes.CutPrefix(rest[i:], []byte(mid)); !found || len(rest) == 0 || rest[len(rest)-1] != '}' {
+		return 0, 0, false
+	}
+	usec, ok = parseInt(rest[:len(rest)-1])
+	return sec, usec, ok
 }
 
 // parseInt parses a JSON integer that fits in an int64.

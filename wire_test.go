@@ -94,7 +94,8 @@ func TestSplitMembers(t *testing.T) {
 func FuzzEvent(f *testing.F) {
 	for _, s := range []string{`{"return": {}}`, `{"timestamp": {"seconds": -1, "microseconds": -1}, "event": "X\\u00e9"}`, `{"event": "X", "data": {"a": "\"}"}, "timestamp": {"seconds": 1, "microseconds": 2}}`,
 		`{"id": [1, 2], "return": "\u00e9"}`, `{"QMP": {"version": {}}}`, `{]`, `{"a":"\\"}`,
-		`{"return": [{"name": "a", "t": "b"}, {"c": ["d", "e"]}, {"f": null}], "id": "x", "k": "v"}`} {
+		`{"return": [{"name": "a", "t": "b"}, {"c": ["d", "e"]}, {"f": null}], "id": "x", "k": "v"}`,
+		`{"timestamp": {"seconds": 1, "microseconds": 2, "seconds": 3}, "event": "X"}`, `{"timestamp": {"seconds": -0, "microseconds": 2 }, "event": "X"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -145,7 +146,7 @@ func FuzzEvent(f *testing.F) {
 		if raw, ok := obj["timestamp"]; ok && json.Unmarshal(raw, &ts) != nil {
 			return
 		}
-		e, sec, usec, err := parseEvent(mb)
+		e, sec, usec, err := parseEvent(mb, eventNames{})
 		if err != nil {
 			if ts != nil {
 				return // e.g. 1e3 or 1.0: valid JSON numbers QEMU never sends
