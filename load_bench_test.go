@@ -95,9 +95,11 @@ func multiServer(b *testing.B, reply []byte) string {
 // BenchmarkBusyMonitors holds 1,000 monitors with 4 goroutines each, all
 // issuing commands at a fixed total rate, and reports their median and
 // 99th-percentile latency beside one monitor with 4 goroutines carrying the
-// same total rate alone. The raw/ runs are the baseline for what the load
-// itself does to latency: one raw connection per goroutine (4, then 4,000),
-// paced the same way. b.N is the number of commands of each run.
+// same total rate alone, and beside one monitor carrying the same 4,000
+// goroutines (the same arrivals, on one connection). The raw/ runs are the
+// baseline for what the load itself does to latency: one raw connection
+// per goroutine (4, then 4,000), paced the same way. b.N is the number of
+// commands of each run.
 func BenchmarkBusyMonitors(b *testing.B) {
 	for _, monitors := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("qmp/monitors=%d", monitors), func(b *testing.B) {
@@ -112,6 +114,15 @@ func BenchmarkBusyMonitors(b *testing.B) {
 				mons[i] = m
 			}
 			paced(b, 4*monitors, func(w int) error { return mons[w%monitors].Run(queryName, nil) })
+		})
+		b.Run(fmt.Sprintf("qmp/one-monitor-workers=%d", 4*monitors), func(b *testing.B) {
+			path := multiServer(b, smallReply)
+			m, err := qmp.Dial(context.Background(), "unix", path, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			paced(b, 4*monitors, func(w int) error { return m.Run(queryName, nil) })
 		})
 		b.Run(fmt.Sprintf("raw/conns=%d", 4*monitors), func(b *testing.B) {
 			path := multiServer(b, smallReply)
