@@ -3,6 +3,7 @@ package qmp
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -63,34 +64,44 @@ func newQuery(f EventFilter, afterSeq uint64, since int64) query {
 
 // selects applies the sequence and time bounds, not the type or Match.
 func (q *query) selects(r *rec) bool {
-	return r.seq > q.afterSeq && (q.since == noSince || r.ev.micros() >= q.since)
+	return r.seq > q.afterSeq && (q.since == noSince || r.micros >= q.since)
 }
 
 func (q *query) wantsType(t string) bool {
 	return len(q.Types) == 0 || slices.Contains(q.Types, t)
 }
 
+// rec is an event as the history stores it: 64 bytes beside its data (an
+// Event value and its Seq would take 80), as a long history holds many.
 type rec struct {
-	ev   Event
-	seq  uint64
-	mono int64 // when it was received: ns since history.base, monotonic
-	pmax int64 // largest QEMU timestamp (µs) of this and all earlier events
+	data   json.RawMessage
+	ti     *typeIndex // the event's type (ti.name) and its index
+	micros int64      // QEMU's timestamp, µs since the epoch (add normalises it)
+	seq    uint64
+	mono   int64 // when it was received: ns since history.base, monotonic
+	pmax   int64 // largest QEMU timestamp (µs) of this and all earlier events
+}
+
+func (r *rec) event() Event {
+	e := Event{Type: r.ti.name, Data: r.data}
+	e.Timestamp.Seconds, e.Timestamp.Microseconds = uint64(r.micros/1e6), uint64(r.micros%1e6)
+	return e
 }
 
 func (h *history) record(r *rec) EventRecord {
-	return EventRecord{Seq: r.seq, Received: h.base.Add(time.Duration(r.mono)), Event: r.ev}
+	return EventRecord{Seq: r.seq, Received: h.base.Add(time.Duration(r.mono)), Event: r.event()}
 }
 
 // size is what an event counts against Options.EventHistoryBytes.
-func (r *rec) size() int { return len(r.ev.Data) + len(r.ev.Type) + 96 }
+func (r *rec) size() int { return len(r.data) + len(r.ti.name) + 96 }
 
-// typeIndex lists the events of one type in arrival order, each with the
-// largest timestamp up to it within the type, for binary search by time.
+// typeIndex lists the Seqs of one type's events in arrival order. A
+// lookup by type and time finds its start in the records' pmax and then
+// here by Seq, so the index costs 8 bytes an event.
 type typeIndex struct {
+	name string
 	seqs []uint64
-	pmax []int64
 	head int
-	max  int64
 }
 
 func (ti *typeIndex) live() int { return len(ti.seqs) - ti.head }
@@ -176,18 +187,16 @@ func (h *history) add(e Event, now time.Time) {
 	h.mu.Lock()
 	ts := e.micros()
 	h.max = max(h.max, ts)
-	r := rec{ev: e, seq: h.next, mono: int64(now.Sub(h.base)), pmax: h.max}
+	ti := h.types[e.Type]
+	if ti == nil {
+		ti = &typeIndex{name: e.Type}
+		h.types[e.Type] = ti
+	}
+	r := rec{data: e.Data, ti: ti, micros: ts, seq: h.next, mono: int64(now.Sub(h.base)), pmax: h.max}
 	h.next++
 	h.recs = append(h.recs, r)
 	h.bytes += r.size()
-	ti := h.types[e.Type]
-	if ti == nil {
-		ti = &typeIndex{max: math.MinInt64}
-		h.types[e.Type] = ti
-	}
-	ti.max = max(ti.max, ts)
 	ti.seqs = append(ti.seqs, r.seq)
-	ti.pmax = append(ti.pmax, ti.max)
 	h.evict(now)
 	if len(h.waiters) == 0 && len(h.subs) == 0 {
 		h.mu.Unlock()
@@ -225,9 +234,9 @@ func (h *history) add(e Event, now time.Time) {
 	h.mu.Unlock()
 
 	// Match callbacks, with no lock held: they may call the Monitor.
-	ev := r.ev
-	mw = slices.DeleteFunc(mw, func(w *waiter) bool { ev = r.ev; return !w.match(&ev) })
-	ms = slices.DeleteFunc(ms, func(s *Subscription) bool { ev = r.ev; return !s.q.Match(&ev) })
+	var ev Event
+	mw = slices.DeleteFunc(mw, func(w *waiter) bool { ev = r.event(); return !w.match(&ev) })
+	ms = slices.DeleteFunc(ms, func(s *Subscription) bool { ev = r.event(); return !s.q.Match(&ev) })
 
 	h.mu.Lock()
 	for _, w := range mw {
@@ -286,13 +295,12 @@ func (h *history) expire() {
 func (h *history) dropOldest() {
 	old := &h.recs[h.head]
 	h.bytes -= old.size()
-	ti := h.types[old.ev.Type]
+	ti := old.ti
 	ti.head++
 	if ti.live() == 0 {
-		delete(h.types, old.ev.Type)
+		delete(h.types, ti.name)
 	} else if ti.head >= 1024 && ti.head*2 >= len(ti.seqs) {
 		ti.seqs = append(ti.seqs[:0], ti.seqs[ti.head:]...)
-		ti.pmax = append(ti.pmax[:0], ti.pmax[ti.head:]...)
 		ti.head = 0
 	}
 	*old = rec{}
@@ -332,11 +340,19 @@ func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
 		if ti == nil || slices.Contains(q.Types[:k], t) { // a type listed twice is searched once
 			continue
 		}
-		seqs, pmax := ti.seqs[ti.head:], ti.pmax[ti.head:]
-		i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > q.afterSeq })
+		seqs := ti.seqs[ti.head:]
+		after := q.afterSeq
 		if q.since != noSince {
-			i = max(i, sort.Search(len(pmax), func(i int) bool { return pmax[i] >= q.since }))
+			// Every event at or after since lies at or after the first
+			// record whose pmax reaches it.
+			live := h.recs[h.head:]
+			if p := sort.Search(len(live), func(i int) bool { return live[i].pmax >= q.since }); p < len(live) {
+				after = max(after, live[p].seq-1)
+			} else {
+				continue
+			}
 		}
+		i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > after })
 		n := 0
 		for ; i < len(seqs); i++ {
 			if r := h.at(seqs[i]); q.selects(r) {
