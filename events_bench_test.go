@@ -35,10 +35,11 @@ func keepAll(n int) *qmp.Options {
 }
 
 // evIngest sends b.N events in one write and waits until the monitor has
-// filed the last one (and every subscriber has read it).
+// filed the last one (and every subscriber has read it). The history has
+// its default bounds, as in use: past them each event also evicts one.
 func evIngest(b *testing.B, subscribers int) {
 	s := newServer(b, qmptest.Config{})
-	m := dial(b, s, keepAll(b.N))
+	m := dial(b, s, nil)
 	buf, _ := evLines(b.N)
 	ctx := ctxT(b, time.Minute)
 	drained := make(chan error, subscribers)
