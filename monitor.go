@@ -52,9 +52,9 @@ type Options struct {
 	// including those whose callers gave up (they still run in QEMU);
 	// further callers wait for a slot in the order they came, bounded by
 	// their ctx. It bounds what piles up while QEMU is stalled, not
-	// throughput. Default: 8 when OOB
-	// was negotiated (QEMU stops reading its socket once 8 in-band commands
-	// are queued, which would also hold back OOB commands), 128 otherwise.
+	// throughput. Default: 8 when OOB was negotiated (QEMU stops reading
+	// its socket once 8 in-band commands are queued, which would also hold
+	// back OOB commands), 128 otherwise.
 	MaxInFlight int
 }
 
