@@ -316,16 +316,21 @@ func (h *history) at(seq uint64) *rec { return &h.recs[h.head+int(seq-h.recs[h.h
 // select, in arrival order, stopping after limit of them when limit > 0.
 // It ignores q.Match (callers run it without h.mu). h.mu is held.
 func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
-	if h.len() == 0 {
+	live := h.recs[h.head:]
+	if len(live) == 0 {
+		return out
+	}
+	// Everything q selects lies at or after start: past afterSeq, and at or
+	// after the first record whose pmax reaches since.
+	start := h.startBySeq(q.afterSeq)
+	if q.since != noSince {
+		start = max(start, sort.Search(len(live), func(i int) bool { return live[i].pmax >= q.since }))
+	}
+	if start == len(live) {
 		return out
 	}
 	if len(q.Types) == 0 {
-		live := h.recs[h.head:]
-		i := h.startBySeq(q.afterSeq)
-		if q.since != noSince {
-			i = max(i, sort.Search(len(live), func(i int) bool { return live[i].pmax >= q.since }))
-		}
-		for ; i < len(live); i++ {
+		for i := start; i < len(live); i++ {
 			if q.selects(&live[i]) {
 				if out = append(out, h.record(&live[i])); limit > 0 && len(out) >= limit {
 					break
@@ -334,6 +339,7 @@ func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
 		}
 		return out
 	}
+	after := live[start].seq - 1
 	base := len(out)
 	for k, t := range q.Types {
 		ti := h.types[t]
@@ -341,17 +347,6 @@ func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
 			continue
 		}
 		seqs := ti.seqs[ti.head:]
-		after := q.afterSeq
-		if q.since != noSince {
-			// Every event at or after since lies at or after the first
-			// record whose pmax reaches it.
-			live := h.recs[h.head:]
-			if p := sort.Search(len(live), func(i int) bool { return live[i].pmax >= q.since }); p < len(live) {
-				after = max(after, live[p].seq-1)
-			} else {
-				continue
-			}
-		}
 		i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > after })
 		n := 0
 		for ; i < len(seqs); i++ {
