@@ -260,10 +260,6 @@ func (m *Monitor) finish() {
 		pending = append(pending, c)
 	}
 	m.sendq = nil
-	for _, c := range pending {
-		c.slot = false // nobody takes a slot once the connection has ended
-	}
-	m.inUse, m.slotq = 0, nil
 	for _, c := range m.oobIDs {
 		pending = append(pending, c)
 	}

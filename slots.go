@@ -37,7 +37,7 @@ func (m *Monitor) acquireSlot(ctx context.Context, c *call) error {
 		if err == nil {
 			err = m.err
 		}
-		return err // finish has taken back every slot and emptied the line
+		return err // slots count for nothing once the connection has ended
 	}
 	if err == nil {
 		c.slot = true // handed over by releaseSlot
