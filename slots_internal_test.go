@@ -15,6 +15,8 @@ func TestSlotHandedToWaiterGivingUp(t *testing.T) {
 		defer m.mu.Unlock()
 		return len(m.slotq)
 	}
+	// A goroutine parked in acquireSlot sends no signal: a bounded poll of
+	// the line is the only way to know it is in it.
 	waitLine := func(m *Monitor, n int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); lineLen(m) != n; time.Sleep(100 * time.Microsecond) {
