@@ -20,7 +20,7 @@ import (
 type call struct {
 	msg     []byte    // the encoded command; read-only once queued
 	oob     bool      // sent with exec-oob, matched by id
-	id      string    // the OOB id exactly as QEMU echoes it
+	id      string    // the id the command carries, canonical (canonicalID); "" if none
 	fd      int       // a dup of the caller's fd, owned by the call until the writer takes it; -1 if none
 	discard bool      // the caller wants no result: a successful reply is not copied
 	queued  bool      // in m.sendq (guarded by m.mu)
@@ -79,6 +79,13 @@ func (q *callQueue) push(c *call) {
 		q.q, q.head = q.q[:0], 0
 	}
 	q.q = append(q.q, c)
+}
+
+func (q *callQueue) peek() *call {
+	if q.head == len(q.q) {
+		return nil
+	}
+	return q.q[q.head]
 }
 
 func (q *callQueue) pop() *call {

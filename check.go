@@ -7,41 +7,56 @@ package qmp
 // (qobject/json-streamer.c) breaks that when a message exceeds one of its
 // limits or contains a byte its lexer rejects: it reports an error, forgets
 // what it had, and parses the rest of the message as new input, so one
-// command draws many id-less errors, each taken for the reply of a later
-// caller. A value that is not an object (42, null, true) has no closing
-// bracket: QEMU cannot tell where it ends and answers only when the next
-// command's bytes arrive. So every command is checked here, in one pass over
-// its encoded bytes, and refused (nothing sent) unless QEMU is certain to
-// take it as one message:
+// command draws many id-less errors. Its parser (qobject/json-parser.c)
+// refuses more: a string that is not valid Unicode, or an object that names
+// a member twice, draws one id-less "JSON parse error" that no caller can be
+// matched with. A value that is not an object (42, null, true) has no
+// closing bracket: QEMU cannot tell where it ends and answers only when the
+// next command's bytes arrive. So every command is checked here, in one pass
+// over its encoded bytes, and refused (nothing sent) unless QEMU is certain
+// to take it as one message and answer it:
 //
 //   - it is one JSON object;
 //   - brackets and braces nest at most 1,024 deep, the command's own object
 //     included (QEMU's MAX_NESTING);
-//   - it has at most 2,097,152 tokens (MAX_TOKEN_COUNT) and at most 64 MiB
-//     of token bytes (MAX_TOKEN_SIZE; whitespace is not a token), counted as
-//     the streamer counts them: each bracket, brace, colon and comma is a
-//     token, and so is each whole string, number and keyword;
-//   - no string holds a byte that QEMU's lexer rejects: the bytes 0xC0, 0xC1
-//     and 0xF5 to 0xFF, which never occur in valid UTF-8 (encoding/json
-//     replaces them in Go strings, but json.RawMessage passes them through);
+//   - it has at most 2,097,152 tokens (MAX_TOKEN_COUNT) and less than 64 MiB
+//     of token bytes (MAX_TOKEN_SIZE, which the last token may not reach;
+//     whitespace is not a token), counted as the streamer counts them: each
+//     bracket, brace, colon and comma is a token, and so is each whole
+//     string, number and keyword;
+//   - every string is valid UTF-8 (QEMU's lexer rejects the bytes 0xC0, 0xC1
+//     and 0xF5 to 0xFF, its parser every other malformed sequence and the
+//     UTF-8 forms of surrogates) and holds no Unicode noncharacter (U+FDD0 to
+//     U+FDEF, and U+FFFE and U+FFFF of every plane), raw or escaped; a \u
+//     escape of a surrogate must be a high one followed by a low one.
+//     encoding/json writes Go strings as valid UTF-8, but noncharacters are
+//     valid UTF-8, and json.RawMessage passes any byte through;
+//   - no object names a member twice (names compared as QEMU compares them,
+//     after their escapes are decoded);
 //   - an in-band command has no top-level "exec-oob" member, whose reply
-//     would overtake others (RunOOB sends those).
+//     would overtake others (RunOOB sends those), and its "id", if any, is
+//     one QEMU echoes as valid JSON and not one of the ids RunOOB uses.
 //
 // QEMU versions differ by one token at the limits (7.2 checks the limits
 // before the closing token, 9.x after it); the bounds above hold for both.
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // The limits of QEMU's JSON streamer.
 const (
 	qemuMaxNesting    = 1024
 	qemuMaxTokens     = 2 << 20
-	qemuMaxTokenBytes = 64 << 20
+	qemuMaxTokenBytes = 64<<20 - 1
 )
 
 // ErrInvalidCommand matches (errors.Is) every command refused before
@@ -53,15 +68,21 @@ var ErrInvalidCommand = errors.New("qmp: command refused before sending")
 // CommandError describes a command refused before sending.
 type CommandError struct {
 	// Limit names the QEMU limit the command exceeds: "nesting", "tokens"
-	// or "token bytes"; empty when the command is refused for its shape.
+	// or "token bytes"; empty when the command is refused for its content.
 	Limit string
 	// Value and Max are the command's figure and QEMU's limit for Limit.
 	Value, Max int
+	// Member is the path of the offending member from the command's top
+	// level, as in "arguments.props[2].id", when the refusal concerns one.
+	Member string
 	// Reason says what is wrong, for the error text.
 	Reason string
 }
 
 func (e *CommandError) Error() string {
+	if e.Member != "" {
+		return "qmp: command not sent: member " + e.Member + ": " + e.Reason
+	}
 	return "qmp: command not sent: " + e.Reason
 }
 
@@ -73,16 +94,55 @@ func limitError(limit string, value, max int, what string) *CommandError {
 		Reason: fmt.Sprintf("%s %d, but QEMU's JSON parser accepts at most %d in one message and would split it into several, answering each part", what, value, max)}
 }
 
+// frame is an open object or array.
+type frame struct {
+	obj   bool
+	name  []byte              // the member being read (objects), decoded
+	index int                 // the element being read (arrays)
+	keys  int                 // where this object's member names start in checker.keys
+	set   map[string]struct{} // its names, once there are too many to compare one by one
+}
+
+// maxLinearKeys is how many member names of one object are compared one by
+// one before they go into a map: a linear search is faster for the few
+// members commands have, and the map keeps a huge object linear.
+const maxLinearKeys = 16
+
+// checker is the state of one checkCommand pass.
+type checker struct {
+	msg    []byte
+	frames []frame
+	keys   [][]byte // the member names of the open objects, innermost last
+	id     []byte   // the top-level "id" value
+	inline [8]frame
+}
+
 // checkCommand reports whether QEMU takes msg, an encoded command, as
-// exactly one message; oob allows a top-level "exec-oob" member.
-func checkCommand(msg []byte, oob bool) error {
+// exactly one message and answers it; oob allows a top-level "exec-oob"
+// member. It returns the canonical form of the top-level "id", if any
+// (canonicalID).
+func checkCommand(msg []byte, oob bool) (id string, err error) {
+	var k checker
+	k.msg = msg
+	k.frames = k.inline[:0]
+	if err := k.run(oob); err != nil {
+		return "", err
+	}
+	if k.id == nil {
+		return "", nil
+	}
+	return canonicalID(k.id)
+}
+
+func (k *checker) run(oob bool) error {
+	msg := k.msg
 	i := skipSpace(msg, 0)
 	if i == len(msg) || msg[i] != '{' {
 		shown := msg[i:min(len(msg), i+40)]
 		return &CommandError{Reason: fmt.Sprintf("a command must encode to a JSON object, but it encodes to %q (QEMU would wait for more bytes to know where such a value ends)", shown)}
 	}
-	depth, maxDepth, tokens, tokenBytes := 0, 0, 0, 0
-	keyStart := -1 // offset of the last top-level string, a member name if ':' follows
+	maxDepth, tokens, tokenBytes := 0, 0, 0
+	expectKey := false // the next string is a member name
 	for i < len(msg) {
 		c := msg[i]
 		switch c {
@@ -90,23 +150,47 @@ func checkCommand(msg []byte, oob bool) error {
 			i++
 			continue
 		case '{', '[':
-			if depth++; depth > maxDepth {
-				maxDepth = depth
-			}
+			k.frames = append(k.frames, frame{obj: c == '{', keys: len(k.keys)})
+			maxDepth = max(maxDepth, len(k.frames))
+			expectKey = c == '{'
 		case '}', ']':
-			depth--
+			if len(k.frames) == 0 {
+				return &CommandError{Reason: "the command's JSON is not balanced"}
+			}
+			f := &k.frames[len(k.frames)-1]
+			k.keys = k.keys[:f.keys]
+			*f = frame{}
+			k.frames = k.frames[:len(k.frames)-1]
 		case ':':
-			if depth == 1 && keyStart >= 0 && !oob && string(msg[keyStart:i]) == `"exec-oob"` {
-				return &CommandError{Reason: `the command has an "exec-oob" member: use RunOOB for out-of-band commands, whose replies may overtake in-band ones`}
+			if len(k.frames) == 1 {
+				name := k.frames[0].name
+				if !oob && string(name) == "exec-oob" {
+					return &CommandError{Member: "exec-oob", Reason: `an in-band command may not have this member: use RunOOB for out-of-band commands, whose replies may overtake in-band ones`}
+				}
+				if !oob && string(name) == "id" {
+					vs := skipSpace(msg, i+1)
+					k.id = msg[vs:skipValue(msg, vs)]
+					if err := checkInbandID(k.id); err != nil {
+						return err
+					}
+				}
 			}
 		case ',':
-		case '"':
-			j, bad := stringEnd(msg, i)
-			if bad >= 0 {
-				return &CommandError{Reason: fmt.Sprintf("byte %d of the command is 0x%02X inside a string, which QEMU's JSON lexer rejects (it is never valid UTF-8)", bad, msg[bad])}
+			if f := &k.frames[len(k.frames)-1]; f.obj {
+				expectKey = true
+			} else {
+				f.index++
 			}
-			if depth == 1 {
-				keyStart = i
+		case '"':
+			j, bad, why := stringEnd(msg, i)
+			if bad >= 0 {
+				return &CommandError{Member: k.path(expectKey, msg[i:j]), Reason: fmt.Sprintf("byte %d of the command begins %s, which QEMU's JSON parser refuses", bad, why)}
+			}
+			if expectKey {
+				if err := k.addKey(msg[i:j]); err != nil {
+					return err
+				}
+				expectKey = false
 			}
 			tokens++
 			tokenBytes += j - i
@@ -128,7 +212,7 @@ func checkCommand(msg []byte, oob bool) error {
 		tokens++
 		tokenBytes++
 		i++
-		if depth == 0 {
+		if len(k.frames) == 0 {
 			if c != '}' && c != ']' {
 				return &CommandError{Reason: "the command is not a single JSON object"}
 			}
@@ -138,7 +222,7 @@ func checkCommand(msg []byte, oob bool) error {
 			break
 		}
 	}
-	if depth != 0 {
+	if len(k.frames) != 0 {
 		return &CommandError{Reason: "the command's JSON is truncated"}
 	}
 	switch {
@@ -152,6 +236,79 @@ func checkCommand(msg []byte, oob bool) error {
 	return nil
 }
 
+// addKey records tok, a member name as written (quotes included), in the
+// innermost object, refusing it if the object already has it.
+func (k *checker) addKey(tok []byte) error {
+	name := tok[1 : len(tok)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		var s string
+		json.Unmarshal(tok, &s) // cannot fail: stringEnd accepted it
+		name = []byte(s)
+	}
+	f := &k.frames[len(k.frames)-1]
+	f.name = name
+	dup := false
+	if f.set != nil {
+		_, dup = f.set[string(name)]
+		f.set[string(name)] = struct{}{}
+	} else {
+		for _, n := range k.keys[f.keys:] {
+			if bytes.Equal(n, name) {
+				dup = true
+				break
+			}
+		}
+		if k.keys = append(k.keys, name); len(k.keys)-f.keys > maxLinearKeys {
+			f.set = make(map[string]struct{}, 2*maxLinearKeys)
+			for _, n := range k.keys[f.keys:] {
+				f.set[string(n)] = struct{}{}
+			}
+			k.keys = k.keys[:f.keys]
+		}
+	}
+	if dup {
+		return &CommandError{Member: k.path(false, nil), Reason: "an object names this member twice, which QEMU's JSON parser refuses"}
+	}
+	return nil
+}
+
+// path names the member being read, as "arguments.props[2].id"; when key
+// is set, tok is a member name not yet recorded.
+func (k *checker) path(key bool, tok []byte) string {
+	var b strings.Builder
+	for n, f := range k.frames {
+		name := f.name
+		last := n == len(k.frames)-1
+		if last && key {
+			name = bytes.Trim(tok, `"`) // as written: it may not decode
+		}
+		switch {
+		case f.obj && name != nil:
+			if n > 0 {
+				b.WriteByte('.')
+			}
+			b.Write(name)
+		case !f.obj && !(last && key):
+			b.WriteString("[" + strconv.Itoa(f.index) + "]")
+		}
+	}
+	return b.String()
+}
+
+// checkInbandID refuses an in-band command's id that QEMU would not echo
+// exactly (canonicalID), or that has the form of RunOOB's ids, whose
+// replies it could take.
+func checkInbandID(id []byte) error {
+	key, err := canonicalID(id)
+	if err != nil {
+		return &CommandError{Member: "id", Reason: err.Error() + ", so its reply could not be matched; use a short string or a small integer"}
+	}
+	if isOOBID(key) {
+		return &CommandError{Member: "id", Reason: fmt.Sprintf("the id %s has the form RunOOB gives its own commands (\"oob-\" and digits); use another", id)}
+	}
+	return nil
+}
+
 func trailing(msg []byte, i int) error {
 	if j := skipSpace(msg, i); j < len(msg) {
 		return &CommandError{Reason: fmt.Sprintf("the command is more than one JSON value (%q follows the first)", msg[j:min(len(msg), j+40)])}
@@ -160,9 +317,10 @@ func trailing(msg []byte, i int) error {
 }
 
 // stringEnd returns the index after the string starting at b[i], and the
-// index of the first byte in it that QEMU's lexer rejects (-1 if none).
-// b is valid JSON, so the string is terminated.
-func stringEnd(b []byte, i int) (end, bad int) {
+// index of the first character in it that QEMU's lexer or parser refuses
+// (-1 if none) with what it is. The library checks only what
+// encoding/json wrote, so b is valid JSON, but it never reads past b.
+func stringEnd(b []byte, i int) (end, bad int, why string) {
 	i++
 	for {
 		// Skip plain ASCII eight bytes at a time.
@@ -177,17 +335,80 @@ func stringEnd(b []byte, i int) (end, bad int) {
 			}
 		}
 		if i >= len(b) {
-			return len(b), -1
+			return len(b), len(b) - 1, "a string that does not end"
 		}
 		switch c := b[i]; {
 		case c == '"':
-			return i + 1, -1
+			return i + 1, -1, ""
+		case c == '\\' && (i+1 >= len(b) || b[i+1] == 'u' && i+6 > len(b)):
+			return len(b), i, "an escape that does not end"
+		case c == '\\' && b[i+1] == 'u':
+			r, n := unicodeEscape(b[i:])
+			switch {
+			case r < 0:
+				return i, i, fmt.Sprintf("%q, a surrogate escape that is not a high one followed by a low one", b[i:i+n])
+			case noncharacter(r):
+				return i, i, fmt.Sprintf("%q, an escape of the Unicode noncharacter U+%04X", b[i:i+n], r)
+			}
+			i += n
 		case c == '\\':
 			i += 2
-		case c < 0x20 || c == 0xC0 || c == 0xC1 || c >= 0xF5:
-			return i, i
-		default:
+		case c < 0x20:
+			return i, i, fmt.Sprintf("the control character 0x%02X, which must be escaped", c)
+		case c < utf8.RuneSelf:
 			i++
+		default:
+			r, n := utf8.DecodeRune(b[i:])
+			switch {
+			case r == utf8.RuneError && n == 1:
+				return i, i, fmt.Sprintf("the byte 0x%02X, which is not valid UTF-8 there", c)
+			case noncharacter(r):
+				return i, i, fmt.Sprintf("the Unicode noncharacter U+%04X", r)
+			}
+			i += n
 		}
 	}
+}
+
+// unicodeEscape decodes the \uXXXX escape at the start of b, and a second
+// one after it when the first is a high surrogate; it returns the code
+// point and the bytes read, or -1 for a surrogate that is not so paired.
+func unicodeEscape(b []byte) (rune, int) {
+	r := hex4(b[2:6])
+	switch {
+	case r >= 0xDC00 && r <= 0xDFFF:
+		return -1, 6
+	case r < 0xD800 || r > 0xDBFF:
+		return r, 6
+	}
+	if len(b) < 12 || b[6] != '\\' || b[7] != 'u' {
+		return -1, 6
+	}
+	lo := hex4(b[8:12])
+	if lo < 0xDC00 || lo > 0xDFFF {
+		return -1, 12
+	}
+	return 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00), 12
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// noncharacter reports whether r is one of the 66 code points Unicode
+// reserves as noncharacters, which QEMU's parser refuses.
+func noncharacter(r rune) bool {
+	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // qemuTakes decides, independently of checkCommand, whether QEMU's
@@ -61,14 +65,140 @@ func qemuTakes(b []byte, oob bool) bool {
 		}
 		return 1
 	}
+	if id, has := obj["id"]; has && !oob && !echoable(id) {
+		return false
+	}
 	var compact bytes.Buffer
 	json.Compact(&compact, b) // outside strings, only whitespace is not a token
-	for _, c := range compact.Bytes() {
-		if c == 0xC0 || c == 0xC1 || c >= 0xF5 {
-			return false // only strings can hold them in valid JSON
+	return validUnicode(compact.Bytes()) && !duplicateNames(b) &&
+		depth(v) <= 1024 && tokens(v) <= 2<<20 && compact.Len() < 64<<20
+}
+
+// echoable reports whether QEMU echoes id as JSON that the library can
+// match, and whether it is free of RunOOB's form.
+func echoable(id any) bool {
+	switch x := id.(type) {
+	case json.Number:
+		_, ierr := strconv.ParseInt(string(x), 10, 64)
+		_, uerr := strconv.ParseUint(string(x), 10, 64)
+		return ierr == nil || uerr == nil
+	case string:
+		rest, ok := strings.CutPrefix(x, "oob-")
+		return !ok || rest == "" || strings.Trim(rest, "0123456789") != ""
+	case map[string]any:
+		for _, e := range x {
+			if !echoable(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !echoable(e) {
+				return false
+			}
 		}
 	}
-	return depth(v) <= 1024 && tokens(v) <= 2<<20 && compact.Len() <= 64<<20
+	return true
+}
+
+// validUnicode reports whether every string in compact JSON is what
+// QEMU's parser accepts: UTF-8 of scalar values that are not
+// noncharacters, written raw or as escapes (surrogates only as pairs).
+func validUnicode(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if unicode.Is(unicode.Noncharacter_Code_Point, r) {
+			return false
+		}
+	}
+	unit := func(h []byte) rune {
+		u, _ := strconv.ParseUint(string(h), 16, 16)
+		return rune(u)
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++
+			continue
+		}
+		r := unit(b[i+2 : i+6])
+		i += 5
+		if utf16.IsSurrogate(r) {
+			if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+				return false
+			}
+			if r = utf16.DecodeRune(r, unit(b[i+3:i+7])); r == utf8.RuneError {
+				return false
+			}
+			i += 6
+		}
+		if unicode.Is(unicode.Noncharacter_Code_Point, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// duplicateNames reports whether any object in b names a member twice
+// (names decoded), reading b as a token stream.
+func duplicateNames(b []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	type level struct {
+		names map[string]bool
+		key   bool // the next token is a name
+	}
+	var stack []*level
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				if top != nil && top.names != nil {
+					top.key = true
+				}
+				stack = append(stack, &level{names: map[string]bool{}, key: true})
+				continue
+			case '[':
+				if top != nil && top.names != nil {
+					top.key = true
+				}
+				stack = append(stack, &level{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case string:
+			if top != nil && top.names != nil && top.key {
+				if top.names[t] {
+					return true
+				}
+				top.names[t] = true
+				top.key = false
+				continue
+			}
+		}
+		if top != nil && top.names != nil {
+			top.key = true
+		}
+	}
+}
+
+func checkErr(b []byte, oob bool) error {
+	_, err := checkCommand(b, oob)
+	return err
 }
 
 // FuzzCommandCheck: checkCommand accepts exactly what QEMU takes as one
@@ -80,14 +210,19 @@ func FuzzCommandCheck(f *testing.F) {
 		`42`, `null`, `[]`, `{"exec-oob":"migrate-pause","id":1}`, "{\"id\":\"\xff\"}", `{} {}`, `{"a":` + strings.Repeat("[", 1030) + strings.Repeat("]", 1030) + `}`} {
 		f.Add([]byte(s), false)
 	}
+	for _, s := range []string{`{"id":"\uffff"}`, `{"a":"\ud800"}`, `{"a":"\udc00\ud800"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\ud83f\udfff"}`,
+		`{"a":1,"a":2}`, `{"a":{"b":1,"\u0062":2}}`, "{\"a\":\"\xef\xbf\xbf\xed\xa0\x80\"}", `{"id":1e400}`, `{"id":-0}`, `{"id":1.5}`,
+		`{"id":"oob-1"}`, `{"id":"oob-\u0031"}`, `{"exec-\u006fob":"x"}`} {
+		f.Add([]byte(s), false)
+	}
 	f.Add([]byte("query-\x01status\""), false)
 	f.Add([]byte(strings.Repeat("n", maxPlainName+1)), false)
 	f.Fuzz(func(t *testing.T, b []byte, oob bool) {
 		c := newCall()
-		if plain, err := c.encode(Command{Name: string(b)}); err != nil || plain && (!qemuTakes(c.msg, false) || checkCommand(c.msg, false) != nil) {
+		if plain, err := c.encode(Command{Name: string(b)}); err != nil || plain && (!qemuTakes(c.msg, false) || checkErr(c.msg, false) != nil) {
 			t.Fatalf("Command{Name: %.80q}: encoded as %.80q, plain, yet QEMU would not take it (err %v)", b, c.msg, err)
 		}
-		err := checkCommand(b, oob)
+		err := checkErr(b, oob)
 		if !json.Valid(b) {
 			return // the library checks only what encoding/json produced
 		}
@@ -123,10 +258,10 @@ func TestCheckCommandLimits(t *testing.T) {
 		{"depth 1025", nest(1025), "nesting"},
 		{"tokens at the limit", zeros((2<<20 - envelopeTokens + 1) / 2), ""}, // 2,097,151: the parity allows no closer
 		{"tokens past the limit", zeros((2<<20-envelopeTokens+1)/2 + 1), "tokens"},
-		{"token bytes at the limit", str(64<<20 - envelopeBytes), ""},
-		{"token bytes past the limit", str(64<<20 - envelopeBytes + 1), "token bytes"},
+		{"token bytes at the limit", str(64<<20 - 1 - envelopeBytes), ""},
+		{"token bytes past the limit", str(64<<20 - envelopeBytes), "token bytes"},
 	} {
-		err := checkCommand(tc.b, false)
+		err := checkErr(tc.b, false)
 		var ce *CommandError
 		if tc.limit == "" && err != nil || tc.limit != "" && (!errors.As(err, &ce) || ce.Limit != tc.limit) {
 			t.Errorf("%s: %v, want limit %q", tc.name, err, tc.limit)
@@ -143,7 +278,7 @@ func BenchmarkCheckCommand(b *testing.B) {
 	msg := []byte(`{"execute":"device_del","arguments":{"id":"virtio-disk1"}}`)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if checkCommand(msg, false) != nil {
+		if checkErr(msg, false) != nil {
 			b.Fatal("refused")
 		}
 	}

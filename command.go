@@ -53,7 +53,8 @@ func (c *call) prepare(cmd interface{}) error {
 	if err != nil || plain {
 		return err
 	}
-	return checkCommand(c.msg, false)
+	c.id, err = checkCommand(c.msg, false)
+	return err
 }
 
 // maxPlainName bounds the names prepare trusts without a check, far below
@@ -210,7 +211,7 @@ func (m *Monitor) RunOOB(ctx context.Context, cmd interface{}, res interface{}) 
 	}
 	c := newCall()
 	c.oob = true
-	c.id = `"oob-` + strconv.FormatUint(oobSeq.Add(1), 10) + `"`
+	c.id = oobIDPrefix + strconv.FormatUint(oobSeq.Add(1), 10) + `"`
 	c.msg = append(c.msg[:0], `{"exec-oob":`...)
 	c.msg = appendString(c.msg, name)
 	if len(args) > 0 {
@@ -220,7 +221,7 @@ func (m *Monitor) RunOOB(ctx context.Context, cmd interface{}, res interface{}) 
 	c.msg = append(c.msg, `,"id":`...)
 	c.msg = append(c.msg, c.id...)
 	c.msg = append(c.msg, '}')
-	if err := checkCommand(c.msg, true); err != nil {
+	if _, err := checkCommand(c.msg, true); err != nil {
 		return err
 	}
 	return m.roundTrip(ctx, c, res)

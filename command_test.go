@@ -466,7 +466,7 @@ func TestReplyEchoingCallersID(t *testing.T) {
 		ID        interface{}    `json:"id"`
 	}
 	var got struct{ N int }
-	if err := m.Run(withID{"echo", map[string]int{"N": 5}, "oob-1"}, &got); err != nil || got.N != 5 {
+	if err := m.Run(withID{"echo", map[string]int{"N": 5}, "mine-1"}, &got); err != nil || got.N != 5 {
 		t.Fatalf("echo with id: %+v, %v", got, err)
 	}
 	err := m.Run(withID{Execute: "no-such", ID: 42}, nil)

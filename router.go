@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,16 +22,29 @@ func (m *Monitor) deliver(mb members, msg []byte) error {
 			return fmt.Errorf("%w: QEMU reported %q for input the library did not send as such; the two sides disagree on where messages end, so no later reply could be trusted", ErrProtocol, desc)
 		}
 	}
+	// A reply is matched on what was sent: the OOB call with its id, or the
+	// oldest in-band call if that call sent the same id (QEMU echoes an id
+	// exactly when the command had one). Anything else cannot be the reply
+	// of any waiting call, and is dropped.
+	var key string
+	keyOK := mb.id == nil
+	if !keyOK {
+		var err error
+		key, err = canonicalID(mb.id)
+		keyOK = err == nil
+	}
 	m.mu.Lock()
 	var c *call
-	if mb.id != nil && len(m.oobIDs) > 0 {
-		if c = m.oobIDs[string(mb.id)]; c != nil {
-			delete(m.oobIDs, string(mb.id))
+	if keyOK {
+		if key != "" {
+			if c = m.oobIDs[key]; c != nil {
+				delete(m.oobIDs, key)
+			}
 		}
-	}
-	if c == nil {
-		if c = m.inband.pop(); c != nil {
-			m.releaseSlotOf(c)
+		if h := m.inband.peek(); c == nil && h != nil && h.id == key {
+			m.inband.pop()
+			m.releaseSlotOf(h)
+			c = h
 		}
 	}
 	m.mu.Unlock()
@@ -42,7 +56,7 @@ func (m *Monitor) deliver(mb members, msg []byte) error {
 		}
 	}
 	if c == nil {
-		m.warn("qmp: dropped a reply that no command is waiting for", mb.ret)
+		m.warn("qmp: dropped a reply that matches no command waiting for one", msg)
 		return nil
 	}
 	switch {
@@ -82,4 +96,79 @@ func qmpError(raw []byte) error {
 		return fmt.Errorf("%w: QEMU sent a malformed error reply %.200s: %w", ErrProtocol, raw, err)
 	}
 	return NewQMPError(&qe)
+}
+
+// canonicalID returns the form of a command's "id" that compares equal to
+// QEMU's echo of it: QEMU decodes the id and writes it anew ("\u0061"
+// comes back as "a", an object's members in another order), so both are
+// decoded and written the same way here. Numbers must be integers of at
+// most 64 bits, the only ones every QEMU writes back exactly (a fraction
+// comes back rounded, 1e400 as the non-JSON inf); any other id is an
+// error.
+func canonicalID(id []byte) (string, error) {
+	if len(id) >= 2 && id[0] == '"' && plainString(id[1:len(id)-1]) {
+		return string(id), nil
+	}
+	d := json.NewDecoder(bytes.NewReader(id))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	v, err := integersOnly(v)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// integersOnly rewrites the numbers in v, a decoded id, as QEMU writes
+// integers, and fails on any other number.
+func integersOnly(v any) (any, error) {
+	var err error
+	switch x := v.(type) {
+	case json.Number:
+		return integer(x)
+	case map[string]any:
+		for k, e := range x {
+			if x[k], err = integersOnly(e); err != nil {
+				return nil, err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if x[i], err = integersOnly(e); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+func integer(n json.Number) (json.Number, error) {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return json.Number(strconv.FormatInt(i, 10)), nil
+	}
+	if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+		return json.Number(strconv.FormatUint(u, 10)), nil
+	}
+	return "", fmt.Errorf("the number %s is not an integer of at most 64 bits, which QEMU would not echo exactly", n)
+}
+
+// oobIDPrefix starts the ids RunOOB gives its commands: "oob-" and digits.
+const oobIDPrefix = `"oob-`
+
+// isOOBID reports whether id, canonical, has the form of RunOOB's ids.
+func isOOBID(id string) bool {
+	digits, ok := strings.CutPrefix(id, oobIDPrefix)
+	if !ok || len(digits) < 2 || digits[len(digits)-1] != '"' {
+		return false
+	}
+	for _, c := range digits[:len(digits)-1] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -483,3 +483,60 @@ func TestErrFinalBeforeCallsLearn(t *testing.T) {
 		}
 	}
 }
+
+// TestRepliesMatchWhatWasSent plays a QEMU that sends replies no waiting
+// command can own: an id no command carried (a forged or late OOB reply),
+// an id-less reply while the oldest command carried an id, and an id where
+// the oldest carried none. Each is dropped; every caller gets its own reply.
+func TestRepliesMatchWhatWasSent(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	forged := `{"return": {"N": 666}, "id": "oob-7"}` + "\r\n" + `{"return": {"N": 666}, "id": 5}` + "\r\n"
+	s.Handle("forge", func(s *qmptest.Server, r *qmptest.Request) qmptest.Reply {
+		if r.ID == nil {
+			s.SendRaw([]byte(forged + `{"return": {"N": 1}}` + "\r\n"))
+		} else {
+			s.SendRaw([]byte(forged + `{"return": {"N": 666}}` + "\r\n" + `{"return": {"N": 2}, "id": ` + string(r.ID) + "}\r\n"))
+		}
+		return qmptest.Reply{NoReply: true}
+	})
+	s.Handle("echo", echoArgs)
+	m := dial(t, s, nil)
+	type withID struct {
+		Execute string `json:"execute"`
+		ID      any    `json:"id"`
+	}
+	var got echoN
+	if err := m.Run(qmp.Command{Name: "forge"}, &got); err != nil || got.N != 1 {
+		t.Fatalf("forge without id = %+v, %v; want its own reply N=1", got, err)
+	}
+	if err := m.Run(withID{"forge", "x"}, &got); err != nil || got.N != 2 {
+		t.Fatalf("forge with id = %+v, %v; want its own reply N=2", got, err)
+	}
+	checkOwnReplies(t, m, 4, 50)
+}
+
+// TestInbandIDsRefused: an in-band id that could take another command's
+// reply (RunOOB's form) or that QEMU would not echo exactly is refused
+// before sending, naming the member; nothing reaches QEMU.
+func TestInbandIDsRefused(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	before := len(s.Requests())
+	for _, id := range []string{`"oob-1"`, `"oob-\u0031"`, `1e400`, `1.5`, `[1, 0.1]`, `18446744073709551616`} {
+		cmd := json.RawMessage(`{"execute": "query-status", "id": ` + id + `}`)
+		err := m.Run(cmd, nil)
+		var ce *qmp.CommandError
+		if !errors.As(err, &ce) || ce.Member != "id" {
+			t.Errorf("id %s: %v, want a *CommandError for member id", id, err)
+		}
+	}
+	for _, id := range []string{`"oob-"`, `"oob-1x"`, `"OOB-1"`, `-0`, `18446744073709551615`, `{"b": [1, "\u00e9"]}`} {
+		cmd := json.RawMessage(`{"execute": "query-status", "id": ` + id + `}`)
+		if err := m.Run(cmd, nil); err != nil {
+			t.Errorf("id %s: %v, want it sent and answered", id, err)
+		}
+	}
+	if n := len(s.Requests()) - before; n != 6 {
+		t.Fatalf("QEMU received %d commands, want the 6 accepted ones", n)
+	}
+}
