@@ -24,9 +24,10 @@ package qmp
 //     whitespace is not a token), counted as the streamer counts them: each
 //     bracket, brace, colon and comma is a token, and so is each whole
 //     string, number and keyword;
-//   - every string is valid UTF-8 (QEMU's lexer rejects the bytes 0xC0, 0xC1
-//     and 0xF5 to 0xFF, its parser every other malformed sequence and the
-//     UTF-8 forms of surrogates) and holds no Unicode noncharacter (U+FDD0 to
+//   - every string is valid UTF-8 or the bytes C0 80 (U+0000 in the
+//     modified UTF-8 QEMU uses; its lexer rejects the bytes 0xFE and 0xFF,
+//     its parser every other malformed sequence and the UTF-8 forms of
+//     surrogates) and holds no Unicode noncharacter (U+FDD0 to
 //     U+FDEF, and U+FFFE and U+FFFF of every plane), raw or escaped; a \u
 //     escape of a surrogate must be a high one followed by a low one.
 //     encoding/json writes Go strings as valid UTF-8, but noncharacters are
@@ -357,6 +358,8 @@ func stringEnd(b []byte, i int) (end, bad int, why string) {
 			return i, i, fmt.Sprintf("the control character 0x%02X, which must be escaped", c)
 		case c < utf8.RuneSelf:
 			i++
+		case c == 0xC0 && i+1 < len(b) && b[i+1] == 0x80:
+			i += 2 // U+0000 in the modified UTF-8 QEMU stores strings in
 		default:
 			r, n := utf8.DecodeRune(b[i:])
 			switch {

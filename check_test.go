@@ -102,9 +102,11 @@ func echoable(id any) bool {
 }
 
 // validUnicode reports whether every string in compact JSON is what
-// QEMU's parser accepts: UTF-8 of scalar values that are not
-// noncharacters, written raw or as escapes (surrogates only as pairs).
+// QEMU's parser accepts: UTF-8 (or modified UTF-8's C0 80) of scalar
+// values that are not noncharacters, written raw or as escapes
+// (surrogates only as pairs).
 func validUnicode(b []byte) bool {
+	b = bytes.ReplaceAll(b, []byte("\xc0\x80"), []byte("\\u0000")) // modified UTF-8's U+0000
 	if !utf8.Valid(b) {
 		return false
 	}

@@ -109,7 +109,8 @@ func canonicalID(id []byte) (string, error) {
 	if len(id) >= 2 && id[0] == '"' && plainString(id[1:len(id)-1]) {
 		return string(id), nil
 	}
-	d := json.NewDecoder(bytes.NewReader(id))
+	// C0 80 is U+0000 to QEMU (modified UTF-8), which it echoes as \u0000.
+	d := json.NewDecoder(bytes.NewReader(bytes.ReplaceAll(id, []byte("\xc0\x80"), []byte(`\u0000`))))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {

@@ -540,3 +540,35 @@ func TestInbandIDsRefused(t *testing.T) {
 		t.Fatalf("QEMU received %d commands, want the 6 accepted ones", n)
 	}
 }
+
+// TestCallerStringsQEMUWouldRefuse: strings and names QEMU's JSON parser
+// refuses, through the typed and plain calls, are refused before sending
+// with the member named; the monitor and other callers carry on.
+func TestCallerStringsQEMUWouldRefuse(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	s.Handle("echo", echoArgs)
+	m := dial(t, s, nil)
+	ctx := ctxT(t, 5*time.Second)
+	before := len(s.Requests())
+	for _, tc := range []struct {
+		name   string
+		err    error
+		member string
+	}{
+		{"DeviceDel U+FFFF", m.DeviceDel(ctx, "net\uffff"), "arguments.id"},
+		{"DeviceDel U+FDD0", m.DeviceDel(ctx, "net\ufdd0"), "arguments.id"},
+		{"RunHuman U+10FFFF", func() error { _, err := m.RunHumanContext(ctx, "info \U0010ffff"); return err }(), "arguments.command-line"},
+		{"lone surrogate", m.Run(json.RawMessage(`{"execute":"echo","arguments":{"s":["x","\ud800"]}}`), nil), "arguments.s[1]"},
+		{"not UTF-8", m.Run(json.RawMessage("{\"execute\":\"echo\",\"arguments\":{\"s\":\"\xed\xa0\x80\"}}"), nil), "arguments.s"},
+		{"a member twice", m.Run(json.RawMessage(`{"execute":"echo","arguments":{"id":"a","\u0069d":"b"}}`), nil), "arguments.id"},
+	} {
+		var ce *qmp.CommandError
+		if !errors.As(tc.err, &ce) || ce.Member != tc.member || !errors.Is(tc.err, qmp.ErrInvalidCommand) {
+			t.Errorf("%s: %v, want a *CommandError naming %s", tc.name, tc.err, tc.member)
+		}
+	}
+	if n := len(s.Requests()) - before; n != 0 {
+		t.Fatalf("QEMU received %d of the refused commands", n)
+	}
+	checkOwnReplies(t, m, 4, 20)
+}
