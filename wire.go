@@ -105,17 +105,24 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 
 // eventNames interns event names: QEMU has a few dozen, and an event
 // flood repeats them, so each is allocated once (per monitor, by its reader
-// only). A server inventing names stops being interned at maxEventNames.
+// only). The table lives as long as the monitor, outside the history's
+// bounds, so what it holds is bounded by itself: at most maxEventNames
+// names of at most maxEventNameLen bytes (32 KiB). QEMU's longest name
+// has 27; longer ones, and names past the count, are allocated per event
+// and counted against EventHistoryBytes like the event's data.
 type eventNames map[string]string
 
-const maxEventNames = 512
+const (
+	maxEventNames   = 512
+	maxEventNameLen = 64
+)
 
 func (n eventNames) intern(b []byte) string {
 	if s, ok := n[string(b)]; ok {
 		return s
 	}
 	s := string(b)
-	if n != nil && len(n) < maxEventNames {
+	if n != nil && len(n) < maxEventNames && len(s) <= maxEventNameLen {
 		n[s] = s
 	}
 	return s
