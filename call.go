@@ -26,6 +26,7 @@ type call struct {
 	queued  bool      // in m.sendq (guarded by m.mu)
 	slot    bool      // holds an in-flight slot (guarded by m.mu; slots.go)
 	sent    time.Time // when it was queued; set only when a logger is, for the reply's latency
+	secret  bool      // the command held a secret: its reply is not logged either
 
 	fdSlot chan struct{} // the fd semaphore, while it holds it
 

@@ -61,9 +61,23 @@ const (
 )
 
 // ErrInvalidCommand matches (errors.Is) every command refused before
-// sending because QEMU could not take it as exactly one message; the error
-// is a *CommandError saying why. Nothing was sent, and the connection and
-// other callers are unaffected.
+// sending; the error is a *CommandError saying why. Nothing was sent, and
+// the connection and other callers are unaffected. A command is sent only
+// when QEMU is certain to take it as exactly one message and its reply can
+// be matched, because a JSON complaint from QEMU carries no id and could
+// not be told apart from another caller's reply:
+//
+//   - it encodes to one JSON object;
+//   - brackets and braces nest at most 1,024 deep, it has at most
+//     2,097,152 JSON tokens and less than 64 MiB of them (QEMU's limits);
+//   - every string is valid UTF-8 holding no Unicode noncharacter (U+FDD0
+//     to U+FDEF, U+FFFE and U+FFFF of every plane), raw or escaped, and no
+//     unpaired surrogate escape;
+//   - no object names a member twice;
+//   - an in-band command has no "exec-oob" member (RunOOB sends those),
+//     and its "id", if any, holds no number but integers of at most 64
+//     bits (QEMU would echo others changed) and is not a string of
+//     RunOOB's form, "oob-" and digits.
 var ErrInvalidCommand = errors.New("qmp: command refused before sending")
 
 // CommandError describes a command refused before sending.

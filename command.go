@@ -143,9 +143,9 @@ func (m *Monitor) Run(cmd interface{}, res interface{}) error {
 // QEMU, its late reply is dropped, and the connection and other callers are
 // unaffected. A nil ctx means context.Background().
 //
-// A command QEMU could not take as exactly one message is refused before
-// sending with a *CommandError (errors.Is(err, ErrInvalidCommand)); see
-// command.go's "Matching replies to commands".
+// A command QEMU could not take as exactly one message, or whose reply
+// could not be matched, is refused before sending with a *CommandError
+// (errors.Is(err, ErrInvalidCommand) lists the rules).
 func (m *Monitor) RunContext(ctx context.Context, cmd interface{}, res interface{}) error {
 	c := newCall()
 	if err := c.prepare(cmd); err != nil {

@@ -85,8 +85,8 @@ func ctxOrBackground(ctx context.Context) context.Context {
 // `after` (Unix seconds) that match accepts (nil accepts all): a buffered
 // one, or the first to arrive. This is the v2.0.4 call; see the
 // same-second caveat above. match takes the event by value (v2.0.4's
-// signature) but is otherwise EventFilter.Match: it runs on the reader
-// goroutine, must be quick, and may call the Monitor's lookups. WaitEvent is
+// signature) but is otherwise EventFilter.Match: it runs on the calling
+// goroutine, never on the monitor's reader. WaitEvent is
 // WaitEventSince(ctx, time.Unix(after, 0), EventFilter{Types: []string{t},
 // Match: func(e *Event) bool { return match(*e) }}) returning the Event.
 func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match func(Event) bool) (*Event, error) {
@@ -115,6 +115,15 @@ func (m *Monitor) EventCursor() uint64 { return m.events.cursor() }
 // whatever their timestamps.
 func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
 	return m.events.lookup(newQuery(f, cursor, noSince), 0)
+}
+
+// EventsAfterChecked is EventsAfter that also says when the answer is
+// incomplete: when events after cursor have already been evicted from the
+// history, it returns those still buffered with an *OverflowError, where
+// EventsAfter's answer cannot be told from one f made short.
+func (m *Monitor) EventsAfterChecked(cursor uint64, f EventFilter) ([]EventRecord, error) {
+	recs := m.EventsAfter(cursor, f)
+	return recs, m.events.evictedAfter(cursor)
 }
 
 // WaitEventAfter returns the first event with Seq > cursor that f selects,
@@ -185,10 +194,9 @@ func deviceDeletedFilter(device string) EventFilter {
 	f := EventFilter{Types: []string{"DEVICE_DELETED", "DEVICE_UNPLUG_GUEST_ERROR"}, Match: dataMatch(is)}
 	if plainString(device) {
 		lit := []byte(`"` + device + `"`)
-		// Every DEVICE_DELETED runs the Match of every pending wait on the
-		// reader goroutine; with many waits, decoding each time stalls the
-		// reader (1,000 waits: 500k decodes). Data that does not contain
-		// the name cannot name the device.
+		// Every DEVICE_DELETED runs the Match of every pending wait; with
+		// many waits, decoding each time costs (1,000 waits: 500k decodes).
+		// Data that does not contain the name cannot name the device.
 		decode := f.Match
 		f.Match = func(e *Event) bool { return bytes.Contains(e.Data, lit) && decode(e) }
 	}

@@ -315,10 +315,25 @@ func TestEventsCountEviction(t *testing.T) {
 	if len(a) != 50 || evN(t, &a[0]) != 50 || evN(t, &a[49]) != 148 {
 		t.Fatalf("FindEvents(A) = %d events; want 50, n=50..148", len(a))
 	}
-	// The evicted events are gone for waits too: the first A still held.
-	r, err := m.WaitEventAfter(ctxT(t, 5*time.Second), 0, qmp.EventFilter{Types: []string{"A"}})
+	// A wait or a checked lookup from a cursor whose next events were
+	// evicted says so, with or without a Match; from a cursor still
+	// covered, the first A still held is the answer.
+	var oe *qmp.OverflowError
+	for _, f := range []qmp.EventFilter{{Types: []string{"A"}}, {Types: []string{"A"}, Match: func(*qmp.Event) bool { return true }}} {
+		r, err := m.WaitEventAfter(ctxT(t, 5*time.Second), 10, f)
+		if !errors.As(err, &oe) || oe.Seq != 11 || oe.Oldest != 51 {
+			t.Fatalf("WaitEventAfter(10, A) = Seq %d, %v; want *OverflowError{Seq: 11, Oldest: 51}", r.Seq, err)
+		}
+	}
+	if recs, err := m.EventsAfterChecked(10, qmp.EventFilter{}); !errors.As(err, &oe) || len(recs) != 100 {
+		t.Fatalf("EventsAfterChecked(10) = %d events, %v; want the 100 buffered and an *OverflowError", len(recs), err)
+	}
+	if _, err := m.EventsAfterChecked(50, qmp.EventFilter{}); err != nil {
+		t.Fatalf("EventsAfterChecked(50) = %v, want nil: nothing after 50 was evicted", err)
+	}
+	r, err := m.WaitEventAfter(ctxT(t, 5*time.Second), 50, qmp.EventFilter{Types: []string{"A"}})
 	if err != nil || r.Seq != 51 {
-		t.Fatalf("WaitEventAfter(0, A) = Seq %d, %v; want 51", r.Seq, err)
+		t.Fatalf("WaitEventAfter(50, A) = Seq %d, %v; want 51", r.Seq, err)
 	}
 }
 

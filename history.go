@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -32,14 +33,17 @@ type EventFilter struct {
 	// ("") in the list also means all types, in waits, lookups and
 	// subscriptions alike, as t == "" does in the v2.0.4 calls.
 	Types []string
-	// Match, when set, must also accept the event. For waits and
-	// subscriptions it runs on the reader goroutine, so it must be quick and
-	// must not wait for events or replies; it runs with no lock held, so it
-	// may call the Monitor's lookups (EventCursor, FindEvents, EventsAfter).
-	// One filter's Match is never called concurrently with itself by one
-	// wait or subscription. The *Event it gets is valid only during the
-	// call; its Data is shared and read-only. (WaitEvent's match takes an
-	// Event value, v2.0.4's signature, and is called the same way.)
+	// Match, when set, must also accept the event. It never runs on the
+	// monitor's reader goroutine, nor with a lock of the monitor held: a
+	// wait runs it on the waiting goroutine, a subscription on a goroutine
+	// of its own, a lookup on its caller's. So it may call the Monitor in
+	// any way, Run and Close included, and a slow Match delays only its
+	// own wait or subscription. One wait's or subscription's Match is never
+	// called concurrently with itself. A Match that panics ends its wait
+	// or subscription with a *MatchPanicError (lookups let the panic
+	// through to their caller). The *Event it gets is valid only during
+	// the call; its Data is shared and read-only. (WaitEvent's match takes
+	// an Event value, v2.0.4's signature, and is called the same way.)
 	Match func(*Event) bool
 }
 
@@ -115,10 +119,12 @@ func (ti *typeIndex) live() int { return len(ti.seqs) - ti.head }
 // binary search finds that position and a short scan filters the rest; the
 // answer is exact whatever the clock did.
 //
-// No Match callback runs under mu: lookups collect candidates under it and
-// filter them after; add hands an event to the waiters and subscriptions
-// without a Match under mu, runs the others' Match after releasing it, and
-// takes it again to deliver.
+// No Match callback runs under mu, nor on the reader: lookups collect
+// candidates under it and filter them after; add hands an event to the
+// waiters and subscriptions without a Match, and only wakes the others,
+// which scan the history from where they left off on their own goroutines
+// (a wait's caller, a subscription's pump). An event evicted before such a
+// scan reached it is reported (*OverflowError), never skipped silently.
 type history struct {
 	mu       sync.Mutex
 	maxN     int
@@ -137,24 +143,48 @@ type history struct {
 	waiters map[string]map[*waiter]struct{} // by type; "" = any type
 	subs    map[*Subscription]struct{}
 	err     error // set when the connection ended
-
-	// add's scratch lists of waiters and subscriptions whose Match is to
-	// run outside mu; only add uses them (one goroutine at a time).
-	matchW []*waiter
-	matchS []*Subscription
 }
 
 type waiter struct {
 	q       query
-	ch      chan EventRecord // buffered 1; receives the first match
+	ch      chan EventRecord // buffered 1; receives the first match (no Match), closed at the end
+	wake    chan struct{}    // buffered 1; with a Match: new events to scan
 	claimed bool             // guarded by history.mu: removed, ch sent to or closed
-	matchMu sync.Mutex       // serialises q.Match between the reader and the waiter's scan
 }
 
-func (w *waiter) match(e *Event) bool {
-	w.matchMu.Lock()
-	defer w.matchMu.Unlock()
-	return w.q.Match(e)
+// MatchPanicError ends a wait or a subscription whose EventFilter.Match
+// panicked; the monitor and every other wait and subscription carry on.
+type MatchPanicError struct {
+	Value any    // what Match panicked with
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *MatchPanicError) Error() string {
+	return fmt.Sprintf("qmp: the EventFilter's Match panicked: %v", e.Value)
+}
+
+// Unwrap returns Value when it is an error.
+func (e *MatchPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// safeMatch runs match, turning a panic into a *MatchPanicError.
+func safeMatch(match func(*Event) bool, e *Event) (ok bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &MatchPanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return match(e), nil
+}
+
+// wakeUp tells a scanner that there are events to look at.
+func wakeUp(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func newHistory(o Options) *history {
@@ -173,9 +203,9 @@ func newHistory(o Options) *history {
 const maxEventSeconds = math.MaxInt64/1_000_000 - 1
 
 // add files an event, evicts what retention requires, and hands the event
-// to matching waiters and subscribers. It never blocks, except on Match
-// callbacks. One goroutine at a time calls it (the reader; the handshake
-// before the reader starts).
+// to matching waiters and subscribers, or wakes those with a Match. It
+// never blocks and runs no callback. One goroutine at a time calls it (the
+// reader; the handshake before the reader starts).
 //
 // An event whose timestamp does not fit the index (seconds beyond
 // maxEventSeconds or microseconds >= 1e6) is stamped with its arrival
@@ -203,57 +233,28 @@ func (h *history) add(e Event, now time.Time) {
 		return
 	}
 
-	mw, ms := h.matchW[:0], h.matchS[:0]
 	for _, key := range [2]string{e.Type, ""} {
 		for w := range h.waiters[key] {
-			if !w.q.selects(&r) {
-				continue
+			switch {
+			case !w.q.selects(&r):
+			case w.q.Match != nil:
+				wakeUp(w.wake)
+			default:
+				h.removeWaiter(w)
+				w.ch <- h.record(&r)
 			}
-			if w.q.Match != nil {
-				mw = append(mw, w)
-				continue
-			}
-			h.removeWaiter(w)
-			w.ch <- h.record(&r)
 		}
 	}
 	for s := range h.subs {
-		if !s.q.wantsType(e.Type) || !s.q.selects(&r) {
-			continue
-		}
-		if s.q.Match != nil {
-			ms = append(ms, s)
-			continue
-		}
-		h.deliver(s, &r)
-	}
-	if len(mw) == 0 && len(ms) == 0 {
-		h.mu.Unlock()
-		return
-	}
-	h.mu.Unlock()
-
-	// Match callbacks, with no lock held: they may call the Monitor.
-	var ev Event
-	mw = slices.DeleteFunc(mw, func(w *waiter) bool { ev = r.event(); return !w.match(&ev) })
-	ms = slices.DeleteFunc(ms, func(s *Subscription) bool { ev = r.event(); return !s.q.Match(&ev) })
-
-	h.mu.Lock()
-	for _, w := range mw {
-		if !w.claimed { // not cancelled, ended or served meanwhile
-			h.removeWaiter(w)
-			w.ch <- h.record(&r)
-		}
-	}
-	for _, s := range ms {
-		if _, ok := h.subs[s]; ok {
+		switch {
+		case !s.q.wantsType(e.Type) || !s.q.selects(&r):
+		case s.q.Match != nil:
+			wakeUp(s.wake)
+		default:
 			h.deliver(s, &r)
 		}
 	}
 	h.mu.Unlock()
-	clear(mw[:cap(mw)])
-	clear(ms[:cap(ms)])
-	h.matchW, h.matchS = mw[:0], ms[:0]
 }
 
 // deliver sends r to s, ending s when its buffer is full. h.mu is held.
@@ -383,9 +384,8 @@ func (h *history) startBySeq(after uint64) int {
 const scanChunk = 64
 
 // scan returns up to limit (0: all) records that q selects, Match
-// included, with Seq < before (0: no bound), running Match without h.mu
-// held. match runs q.Match (a waiter serialises it).
-func (h *history) scan(q query, limit int, before uint64, match func(*Event) bool) []EventRecord {
+// included, running Match without h.mu held.
+func (h *history) scan(q query, limit int) []EventRecord {
 	var out []EventRecord
 	cands := make([]EventRecord, 0, scanChunk)
 	for {
@@ -394,10 +394,7 @@ func (h *history) scan(q query, limit int, before uint64, match func(*Event) boo
 		cands = h.find(&q, scanChunk, cands[:0])
 		h.mu.Unlock()
 		for i := range cands {
-			if before != 0 && cands[i].Seq >= before {
-				return out
-			}
-			if match(&cands[i].Event) {
+			if q.Match(&cands[i].Event) {
 				if out = append(out, cands[i]); limit > 0 && len(out) >= limit {
 					return out
 				}
@@ -410,14 +407,44 @@ func (h *history) scan(q query, limit int, before uint64, match func(*Event) boo
 	}
 }
 
+// missing returns an *OverflowError when events after Seq after have
+// been evicted, so that a lookup or wait from there could not see them
+// all. h.mu is held.
+func (h *history) missing(after uint64) error {
+	oldest := h.next
+	if h.len() > 0 {
+		oldest = h.recs[h.head].seq
+	}
+	if after+1 < oldest {
+		return &OverflowError{Seq: after + 1, Oldest: oldest}
+	}
+	return nil
+}
+
+// evictedAfter is missing for a lookup: eviction only moves forward, so
+// checked after the lookup it covers every record the lookup missed.
+func (h *history) evictedAfter(cursor uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expire()
+	return h.missing(cursor)
+}
+
 // wait returns the first record q selects, buffered or future. The waiter
 // is registered, under the same hold of h.mu that fixes the horizon
 // (h.next), before the buffered events are looked at: events from the
 // horizon on reach it through add, events before it through the lookup,
-// so none slips between and each is considered once.
+// so none slips between and each is considered once. A wait from a cursor
+// whose next events were evicted fails with an *OverflowError.
 func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 	h.mu.Lock()
 	h.expire()
+	if q.since == noSince {
+		if err := h.missing(q.afterSeq); err != nil {
+			h.mu.Unlock()
+			return EventRecord{}, err
+		}
+	}
 	if q.Match == nil {
 		if r := h.find(&q, 1, nil); len(r) > 0 {
 			h.mu.Unlock()
@@ -425,7 +452,10 @@ func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 		}
 	}
 	w := &waiter{q: q, ch: make(chan EventRecord, 1)}
-	horizon, ended := h.next, h.err
+	if q.Match != nil {
+		w.wake = make(chan struct{}, 1)
+	}
+	ended := h.err
 	if ended == nil {
 		for _, k := range waiterKeys(&q) {
 			if h.waiters[k] == nil {
@@ -435,18 +465,8 @@ func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 		}
 	}
 	h.mu.Unlock()
-
 	if q.Match != nil {
-		if r := h.scan(q, 1, horizon, w.match); len(r) > 0 {
-			// The earliest match: one add may have handed w a later one
-			// meanwhile, which stays in the history.
-			h.mu.Lock()
-			if !w.claimed && ended == nil {
-				h.removeWaiter(w)
-			}
-			h.mu.Unlock()
-			return r[0], nil
-		}
+		return h.waitMatch(ctx, w, ended)
 	}
 	if ended != nil {
 		return EventRecord{}, ended
@@ -473,6 +493,68 @@ func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 		default:
 		}
 		return EventRecord{}, ctx.Err()
+	}
+}
+
+// waitMatch is wait for a query with a Match, which runs here, on the
+// waiting goroutine: it scans what is buffered from the query's start,
+// then again from where it stopped each time add wakes it, until a match,
+// an error, the end of ctx or of the connection (after a last scan).
+func (h *history) waitMatch(ctx context.Context, w *waiter, ended error) (EventRecord, error) {
+	defer func() {
+		h.mu.Lock()
+		if !w.claimed {
+			h.removeWaiter(w)
+		}
+		h.mu.Unlock()
+	}()
+	q := w.q
+	for strict := q.since == noSince; ; strict = true {
+		r, found, err := h.scanOnce(&q, strict)
+		if found || err != nil {
+			return r, err
+		}
+		if ended != nil {
+			return EventRecord{}, ended
+		}
+		select {
+		case <-w.wake:
+		case <-w.ch: // closed: the connection ended; scan what came before
+			ended = h.endErr()
+		case <-ctx.Done():
+			return EventRecord{}, ctx.Err()
+		}
+	}
+}
+
+// scanOnce looks at the records q selects that are buffered now, Match
+// included, and returns the first match; it advances q.afterSeq past what
+// it looked at. strict makes evicted records after q.afterSeq an error.
+func (h *history) scanOnce(q *query, strict bool) (EventRecord, bool, error) {
+	cands := make([]EventRecord, 0, scanChunk)
+	for {
+		h.mu.Lock()
+		h.expire()
+		if strict {
+			if err := h.missing(q.afterSeq); err != nil {
+				h.mu.Unlock()
+				return EventRecord{}, false, err
+			}
+		}
+		cands = h.find(q, scanChunk, cands[:0])
+		horizon := h.next - 1
+		h.mu.Unlock()
+		for i := range cands {
+			ok, err := safeMatch(q.Match, &cands[i].Event)
+			if err != nil || ok {
+				return cands[i], err == nil, err
+			}
+		}
+		if len(cands) < scanChunk {
+			q.afterSeq = horizon
+			return EventRecord{}, false, nil
+		}
+		q.afterSeq = cands[len(cands)-1].Seq
 	}
 }
 
@@ -525,7 +607,7 @@ func (h *history) end(err error) {
 // lookup returns up to limit (0: all) buffered records q selects.
 func (h *history) lookup(q query, limit int) []EventRecord {
 	if q.Match != nil {
-		return h.scan(q, limit, 0, q.Match)
+		return h.scan(q, limit)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -539,15 +621,25 @@ func (h *history) cursor() uint64 {
 	return h.next - 1
 }
 
-// OverflowError ends a Subscription whose reader fell behind by more than
-// its buffer. Seq is the first event it did not receive; that event and
-// the ones after it are still in the history (EventsAfter(Seq-1, ...)),
-// unless retention has evicted them since.
+// OverflowError says that events were missed. It ends a Subscription
+// whose reader fell behind by more than its buffer: Seq is the first event
+// it did not receive, and that event and the ones after it are still in
+// the history (EventsAfter(Seq-1, ...)), unless retention has evicted them
+// since. It fails a wait or a checked lookup (EventsAfterChecked) from a
+// cursor whose next events the history had already evicted (its count,
+// bytes or age bounds): Seq is then the first evicted event after the
+// cursor and Oldest the oldest event still buffered, and the typed waits
+// for an outcome (WaitDeviceDeleted, WaitBlockJob, WaitMigration) ask
+// QEMU for its current state instead of failing.
 type OverflowError struct {
-	Seq uint64
+	Seq    uint64
+	Oldest uint64 // when the history evicted them: the oldest Seq still buffered
 }
 
 func (e *OverflowError) Error() string {
+	if e.Oldest != 0 {
+		return fmt.Sprintf("qmp: events from Seq %d to %d were evicted from the event history before they were read (raise Options.EventHistory, EventHistoryBytes or EventHistoryAge, or read sooner)", e.Seq, e.Oldest-1)
+	}
 	return fmt.Sprintf("qmp: event subscriber fell behind; first missed event has Seq %d", e.Seq)
 }
 
@@ -570,6 +662,10 @@ type Subscription struct {
 	q    query
 	err  error // guarded by h.mu
 	stop func() bool
+
+	// With a Match: the pump goroutine that runs it (pump).
+	wake chan struct{} // new events to scan
+	quit chan struct{} // closed when the subscription ends
 }
 
 // Close ends the subscription and frees it. It is idempotent.
@@ -593,6 +689,9 @@ func (h *history) closeSub(s *Subscription, err error) {
 	delete(h.subs, s)
 	s.err = err
 	close(s.c)
+	if s.quit != nil {
+		close(s.quit)
+	}
 	if s.stop != nil {
 		s.stop()
 	}
@@ -613,6 +712,10 @@ func (h *history) subscribe(ctx context.Context, f EventFilter, buffer int) *Sub
 	}
 	s.q.afterSeq = h.next - 1
 	h.subs[s] = struct{}{}
+	if f.Match != nil {
+		s.wake, s.quit = make(chan struct{}, 1), make(chan struct{})
+		go h.pump(s, s.q)
+	}
 	if ctx.Done() != nil {
 		s.stop = context.AfterFunc(ctx, func() {
 			h.mu.Lock()
@@ -621,4 +724,61 @@ func (h *history) subscribe(ctx context.Context, f EventFilter, buffer int) *Sub
 		})
 	}
 	return s
+}
+
+// pump runs a subscription's Match on a goroutine of its own: woken by
+// add, it scans the history from where it left off and sends each match
+// on s.c, ending s as add would (buffer full), when Match panics, or when
+// events it had not scanned were evicted.
+func (h *history) pump(s *Subscription, q query) {
+	cands := make([]EventRecord, 0, scanChunk)
+	for {
+		select {
+		case <-s.wake:
+		case <-s.quit:
+			return
+		}
+		for more := true; more; {
+			h.mu.Lock()
+			if _, live := h.subs[s]; !live {
+				h.mu.Unlock()
+				return
+			}
+			if err := h.missing(q.afterSeq); err != nil {
+				h.closeSub(s, err)
+				h.mu.Unlock()
+				return
+			}
+			cands = h.find(&q, scanChunk, cands[:0])
+			horizon := h.next - 1
+			h.mu.Unlock()
+			for i := range cands {
+				ok, err := safeMatch(q.Match, &cands[i].Event)
+				if err == nil && !ok {
+					continue
+				}
+				h.mu.Lock()
+				if _, live := h.subs[s]; !live {
+					h.mu.Unlock()
+					return
+				}
+				if err != nil {
+					h.closeSub(s, err)
+					h.mu.Unlock()
+					return
+				}
+				select {
+				case s.c <- cands[i]:
+				default:
+					h.closeSub(s, &OverflowError{Seq: cands[i].Seq})
+				}
+				h.mu.Unlock()
+			}
+			if more = len(cands) == scanChunk; more {
+				q.afterSeq = cands[len(cands)-1].Seq
+			} else {
+				q.afterSeq = horizon
+			}
+		}
+	}
 }

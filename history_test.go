@@ -1,6 +1,7 @@
 package qmp
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"math/rand"
@@ -65,12 +66,17 @@ func TestHistoryAgeEviction(t *testing.T) {
 	if got := histSeqs(h.lookup(all, 0)); !slices.Equal(got, []uint64{12}) {
 		t.Fatalf("after adding an hour later: %v, want just Seq 12", got)
 	}
-	// Waits evict as well: the aged event is not an answer.
+	// Waits evict as well: the aged event is not an answer, and a wait from
+	// a cursor before it says that it was evicted.
 	clock = t0.Add(2 * time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if r, err := h.wait(ctx, query{since: noSince, EventFilter: EventFilter{Types: []string{"B"}}}); err != context.DeadlineExceeded {
-		t.Fatalf("wait for an aged-out event = %+v, %v; want context.DeadlineExceeded", r, err)
+	var oe *OverflowError
+	if r, err := h.wait(ctx, query{since: noSince, EventFilter: EventFilter{Types: []string{"B"}}}); !errors.As(err, &oe) || oe.Seq != 1 || oe.Oldest != 13 {
+		t.Fatalf("wait from cursor 0 for an aged-out event = %+v, %v; want *OverflowError{Seq: 1, Oldest: 13}", r, err)
+	}
+	if r, err := h.wait(ctx, query{since: noSince, afterSeq: 12, EventFilter: EventFilter{Types: []string{"B"}}}); err != context.DeadlineExceeded {
+		t.Fatalf("wait from the newest cursor = %+v, %v; want context.DeadlineExceeded", r, err)
 	}
 }
 

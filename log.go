@@ -5,29 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 )
 
-// Traffic logging (Options.Logger).
-//
-// Every message sent and received is a debug record whose message is
-// "qmp send" or "qmp recv", with these attributes:
-//
-//	dir      "send" or "recv"
-//	kind     "command", "reply", "error" (an error reply), "event",
-//	         "greeting", or "other"
-//	name     the command or event name (commands and events only)
-//	id       the command's or reply's "id", as JSON (when present)
-//	size     the message's length in bytes
-//	json     the message itself as raw JSON, which JSON handlers embed
-//	         unescaped; a string when it was cut or is not valid JSON
-//	cut      how many bytes were cut from the end of json (only when the
-//	         message is longer than logLimit)
-//	latency  for a reply, how long after its command was sent (when known)
-//
-// Dropped and malformed messages are warn records whose message says what
-// happened, with the same attributes. No attribute is named "msg", the key
-// handlers use for the record's message.
+// Traffic logging (Options.Logger, whose doc lists the attributes).
 
 // logLimit is how many bytes of a message a record carries.
 const logLimit = 8 << 10
@@ -43,11 +25,32 @@ func (m *Monitor) logMsg(dir string, msg []byte) {
 // logReply records a received reply with its latency, the time since its
 // command was queued; the router calls it instead of logMsg once it knows
 // the call.
-func (m *Monitor) logReply(msg []byte, latency time.Duration) {
+// The reply to a command that held a secret is not shown either (an HMP
+// error may quote its command line).
+func (m *Monitor) logReply(msg []byte, latency time.Duration, secret bool) {
 	if m.log == nil || !m.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	m.log.LogAttrs(context.Background(), slog.LevelDebug, "qmp recv", trafficAttrs("recv", msg, latency)...)
+	attrs := trafficAttrs("recv", msg, latency)
+	if secret {
+		for i := range attrs {
+			if attrs[i].Key == "json" {
+				attrs[i] = slog.String("json", redacted)
+			}
+		}
+	}
+	m.log.LogAttrs(context.Background(), slog.LevelDebug, "qmp recv", attrs...)
+}
+
+// logSend records a command sent, its secrets redacted, and reports
+// whether it held any.
+func (m *Monitor) logSend(msg []byte) (secret bool) {
+	if m.log == nil || !m.log.Enabled(context.Background(), slog.LevelDebug) {
+		return false
+	}
+	msg, secret = redact(msg)
+	m.log.LogAttrs(context.Background(), slog.LevelDebug, "qmp send", trafficAttrs("send", msg, 0)...)
+	return secret
 }
 
 // warn records a received message that was dropped or malformed.
@@ -194,4 +197,70 @@ func logUnquote(v []byte) string {
 		return s
 	}
 	return string(v)
+}
+
+// secretMembers are the members whose values never reach a log: QEMU's
+// and the guest agent's passwords.
+var secretMembers = map[string]bool{"password": true, "new-password": true, "old-password": true}
+
+// redacted replaces a secret in the log.
+const redacted = "<redacted>"
+
+// redact returns msg, a command, with its secret values replaced by
+// redacted (Options.Logger lists them), and whether it replaced any. Only
+// commands that could hold one are decoded.
+func redact(msg []byte) ([]byte, bool) {
+	if !bytes.Contains(msg, []byte("password")) && !bytes.Contains(msg, []byte("secret")) &&
+		!bytes.Contains(msg, []byte("human-monitor-command")) {
+		return msg, false
+	}
+	var cmd map[string]any
+	if json.Unmarshal(msg, &cmd) != nil {
+		return []byte(`"` + redacted + `"`), true
+	}
+	args, _ := cmd["arguments"].(map[string]any)
+	changed := redactSecrets(args)
+	switch cmd["execute"] {
+	case "object-add":
+		if args["qom-type"] == "secret" && args["data"] != nil {
+			args["data"], changed = redacted, true
+		}
+	case "human-monitor-command":
+		line, _ := args["command-line"].(string)
+		if l := strings.ToLower(line); strings.Contains(l, "password") || strings.Contains(l, "secret") {
+			word, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			args["command-line"], changed = word+" "+redacted, true
+		}
+	}
+	if !changed {
+		return msg, false
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return []byte(`"` + redacted + `"`), true
+	}
+	return b, true
+}
+
+// redactSecrets replaces the values of secretMembers in v, at any depth,
+// and reports whether it replaced any.
+func redactSecrets(v any) bool {
+	changed := false
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if secretMembers[k] {
+				x[k], changed = redacted, true
+			} else if redactSecrets(e) {
+				changed = true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if redactSecrets(e) {
+				changed = true
+			}
+		}
+	}
+	return changed
 }

@@ -14,7 +14,7 @@ import (
 func TestLogReplyLatency(t *testing.T) {
 	var buf bytes.Buffer
 	m := &Monitor{log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	m.logReply([]byte(`{"return": {}, "id": "x1"}`), 1500*time.Microsecond)
+	m.logReply([]byte(`{"return": {}, "id": "x1"}`), 1500*time.Microsecond, false)
 	var rec struct {
 		Msg, Dir, Kind, ID string
 		Latency            int64

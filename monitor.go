@@ -33,9 +33,34 @@ type Options struct {
 	// older than this.
 	EventHistoryAge time.Duration
 
-	// Logger, when set, receives every message sent and received at debug
-	// level, and dropped or malformed messages at warn level; log.go lists
-	// the attributes of these records.
+	// Logger, when set, receives every message sent and received as a
+	// debug record whose message is "qmp send" or "qmp recv", and dropped
+	// or malformed messages as warn records whose message says what
+	// happened. Their attributes:
+	//
+	//	dir      "send" or "recv"
+	//	kind     "command", "reply", "error" (an error reply), "event",
+	//	         "greeting", or "other"
+	//	name     the command or event name (commands and events only)
+	//	id       the command's or reply's "id", as JSON (when present)
+	//	size     the message's length in bytes
+	//	json     the message as raw JSON, which JSON handlers embed
+	//	         unescaped; a string when it was cut or is not valid JSON
+	//	cut      how many bytes were cut from the end of json (messages
+	//	         over 8 KiB)
+	//	latency  for a reply, how long after its command was sent
+	//
+	// Secrets never reach it: in commands sent, the values of members
+	// named "password", "new-password" or "old-password" (at any depth),
+	// the "data" of an object-add of qom-type "secret", and all but the
+	// first word of a human-monitor-command line that mentions a password
+	// or a secret are replaced by "<redacted>".
+	//
+	// The handler's Handle runs on a goroutine of the monitor's own, never
+	// the reader, in order, so it may call the Monitor (Run, Close); up to
+	// 256 records queue for it, and beyond that records are dropped and
+	// the drop reported in a warn record. Its Enabled is called where
+	// records are made and must only check a level.
 	Logger *slog.Logger
 
 	// WaitForSocket makes Dial retry while the socket does not exist,
@@ -127,6 +152,7 @@ type Monitor struct {
 	cause      error // first reason the connection ends; written once under failOnce
 
 	schema schemaCache // the live schema and deprecation warnings (schema.go)
+	logq   *logQueue   // what m.log writes to, when a Logger is set (logqueue.go)
 
 	evNames eventNames // the reader's interned event names
 }
@@ -140,7 +166,6 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 	m := &Monitor{
 		conn:       conn,
 		opts:       o,
-		log:        o.Logger,
 		events:     newHistory(o),
 		evNames:    make(eventNames),
 		oobIDs:     make(map[string]*call),
@@ -154,10 +179,17 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 			m.writeFn = m.writeReady // bound once: a closure per write would allocate
 		}
 	}
+	if o.Logger != nil {
+		m.logq = newLogQueue(o.Logger.Handler())
+		m.log = slog.New(m.logq)
+	}
 	fr := newFramer(conn, o.MaxMessageSize)
 	if err := m.handshake(ctx, fr); err != nil {
 		fr.idle()
 		conn.Close()
+		if m.logq != nil {
+			m.logq.drain() // the handshake's records, on the caller's goroutine
+		}
 		return nil, err
 	}
 	n := o.MaxInFlight
@@ -168,6 +200,9 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 		}
 	}
 	m.maxInFlight = n
+	if m.logq != nil {
+		go m.logq.run(m.readerDone)
+	}
 	go m.readLoop(fr)
 	return m, nil
 }
@@ -197,13 +232,19 @@ func (m *Monitor) Err() error {
 	}
 }
 
-// Close closes the connection and waits for the reader goroutine to exit.
-// Every pending call and wait returns an error for which IsSocketClosed is
-// true. The event history stays readable. Close is idempotent, never sends
-// anything, and returns promptly even when QEMU is wedged. It returns nil.
+// Close closes the connection and waits for the reader goroutine to exit,
+// and for the Logger's handler to have been given every record (except
+// when Close is called from that handler). Every pending call and wait
+// returns an error for which IsSocketClosed is true. The event history
+// stays readable. Close is idempotent, never sends anything, may be called
+// from any goroutine and any callback (EventFilter.Match, the Logger's
+// handler), and returns promptly even when QEMU is wedged. It returns nil.
 func (m *Monitor) Close() error {
 	m.fail(nil)
 	<-m.readerDone
+	if m.logq != nil && !m.logq.onLogGoroutine() {
+		<-m.logq.exited
+	}
 	return nil
 }
 

@@ -50,7 +50,7 @@ func (m *Monitor) deliver(mb members, msg []byte) error {
 	m.mu.Unlock()
 	if m.log != nil {
 		if c != nil && !c.sent.IsZero() {
-			m.logReply(msg, time.Since(c.sent))
+			m.logReply(msg, time.Since(c.sent), c.secret)
 		} else {
 			m.logMsg("recv", msg)
 		}

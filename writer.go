@@ -44,7 +44,7 @@ type chunk struct {
 // connection has ended) it completes c with the error and returns it.
 func (m *Monitor) send(ctx context.Context, c *call) error {
 	if m.log != nil {
-		m.logMsg("send", c.msg)
+		c.secret = m.logSend(c.msg)
 		c.sent = time.Now()
 	}
 	m.mu.Lock()
