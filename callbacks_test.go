@@ -101,10 +101,10 @@ func TestMatchPanicEndsOnlyItsWait(t *testing.T) {
 // slogFunc is a slog.Handler calling f for every record.
 type slogFunc func(slog.Record)
 
-func (f slogFunc) Enabled(context.Context, slog.Level) bool  { return true }
+func (f slogFunc) Enabled(context.Context, slog.Level) bool      { return true }
 func (f slogFunc) Handle(_ context.Context, r slog.Record) error { f(r); return nil }
-func (f slogFunc) WithAttrs([]slog.Attr) slog.Handler         { return f }
-func (f slogFunc) WithGroup(string) slog.Handler              { return f }
+func (f slogFunc) WithAttrs([]slog.Attr) slog.Handler            { return f }
+func (f slogFunc) WithGroup(string) slog.Handler                 { return f }
 
 func TestLoggerHandlerMayRunAndClose(t *testing.T) {
 	s := newServer(t, qmptest.Config{})

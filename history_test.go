@@ -1,8 +1,8 @@
 package qmp
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
