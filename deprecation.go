@@ -24,16 +24,30 @@ type depCommand struct {
 
 func isDeprecated(features []string) bool { return slices.Contains(features, "deprecated") }
 
-// newDeprecations indexes s for the hook.
+// newDeprecations indexes s for the hook, in time linear in its size.
 func newDeprecations(s *Schema) *deprecations {
 	d := &deprecations{s: s, commands: make(map[string]depCommand), reach: make(map[*SchemaType]bool)}
-	// reach is the least fixed point of "a type reaches a deprecation when
-	// it has one or contains a type that reaches one" (types may recurse).
-	for changed := true; changed; {
-		changed = false
-		for _, t := range s.types {
-			if !d.reach[t] && d.reaches(t) {
-				d.reach[t], changed = true, true
+	// reach is the set of types with a deprecated member or enum value, and
+	// of the types that contain one of them (types may recurse): a search
+	// from the former along the containment edges reversed, which visits
+	// every type and edge once. (A fixed point over all types, repeated
+	// until nothing changes, is quadratic on a long chain of types.)
+	containers := make(map[*SchemaType][]*SchemaType)
+	var todo []*SchemaType
+	for _, t := range s.types {
+		if hasDeprecated(t) {
+			d.reach[t] = true
+			todo = append(todo, t)
+		}
+		forEachContained(t, func(c *SchemaType) { containers[c] = append(containers[c], t) })
+	}
+	for len(todo) > 0 {
+		t := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, u := range containers[t] {
+			if !d.reach[u] {
+				d.reach[u] = true
+				todo = append(todo, u)
 			}
 		}
 	}
@@ -46,9 +60,9 @@ func newDeprecations(s *Schema) *deprecations {
 	return d
 }
 
-// reaches reports whether t has a deprecated member or enum value, or
-// contains a type already known to reach one.
-func (d *deprecations) reaches(t *SchemaType) bool {
+// hasDeprecated reports whether t itself has a deprecated member or enum
+// value.
+func hasDeprecated(t *SchemaType) bool {
 	switch t.MetaType {
 	case "enum":
 		for _, f := range t.valueFeatures {
@@ -56,27 +70,32 @@ func (d *deprecations) reaches(t *SchemaType) bool {
 				return true
 			}
 		}
-	case "array":
-		return d.reach[t.Element]
-	case "alternate":
-		for _, a := range t.Alternatives {
-			if d.reach[a] {
-				return true
-			}
-		}
 	case "object":
 		for _, m := range t.Members {
-			if isDeprecated(m.Features) || d.reach[m.Type] {
-				return true
-			}
-		}
-		for _, v := range t.Variants {
-			if d.reach[v.Type] {
+			if isDeprecated(m.Features) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// forEachContained calls f with each type a value of type t can contain:
+// an array's element, an alternate's alternatives, an object's member and
+// branch types.
+func forEachContained(t *SchemaType, f func(*SchemaType)) {
+	if t.Element != nil {
+		f(t.Element)
+	}
+	for _, a := range t.Alternatives {
+		f(a)
+	}
+	for _, m := range t.Members {
+		f(m.Type)
+	}
+	for _, v := range t.Variants {
+		f(v.Type)
+	}
 }
 
 // noteDeprecated is the hook on every command RunContext sends (msg is the

@@ -65,6 +65,33 @@ type SchemaType struct {
 	Features     []string
 
 	valueFeatures map[string][]string // enum values that have features; nil for most enums
+
+	// Indexes by name of the Members and Variants of types that have many
+	// (the first of a name wins, as in a scan): a schema is untrusted, and
+	// scanning a 100,000-member object on every Member would make path
+	// lookups and the deprecation hook quadratic. Small types are scanned,
+	// which is as fast and keeps the model small.
+	memberIndex  map[string]int
+	variantIndex map[string]int
+}
+
+// indexMin is the length from which a list searched by name (members,
+// variants) or a typeSet is indexed rather than scanned.
+const indexMin = 32
+
+// indexNames maps the name of each x of xs to its position, the first of
+// a name winning; nil when xs is too short to need it.
+func indexNames[T any](xs []T, name func(*T) string) map[string]int {
+	if len(xs) < indexMin {
+		return nil
+	}
+	idx := make(map[string]int, len(xs))
+	for i := range xs {
+		if _, dup := idx[name(&xs[i])]; !dup {
+			idx[name(&xs[i])] = i
+		}
+	}
+	return idx
 }
 
 // SchemaMember is a member of an object type.
@@ -117,14 +144,28 @@ func schemaNames[V any](m map[string]V) []string {
 // own, or, when branch is not "", one of the union branch where the
 // discriminator has the value branch. It returns nil when there is none.
 func (t *SchemaType) Member(name, branch string) *SchemaMember {
-	for i := range t.Members {
-		if t.Members[i].Name == name {
-			return &t.Members[i]
-		}
+	if m := t.ownMember(name); m != nil {
+		return m
 	}
 	if branch != "" {
 		if v := t.Variant(branch); v != nil {
-			return v.Member(name, "")
+			return v.ownMember(name)
+		}
+	}
+	return nil
+}
+
+// ownMember returns t's own member called name, or nil.
+func (t *SchemaType) ownMember(name string) *SchemaMember {
+	if t.memberIndex != nil {
+		if i, ok := t.memberIndex[name]; ok {
+			return &t.Members[i]
+		}
+		return nil
+	}
+	for i := range t.Members {
+		if t.Members[i].Name == name {
+			return &t.Members[i]
 		}
 	}
 	return nil
@@ -133,6 +174,12 @@ func (t *SchemaType) Member(name, branch string) *SchemaMember {
 // Variant returns the type of the union branch for discriminator value
 // c, or nil.
 func (t *SchemaType) Variant(c string) *SchemaType {
+	if t.variantIndex != nil {
+		if i, ok := t.variantIndex[c]; ok {
+			return t.Variants[i].Type
+		}
+		return nil
+	}
 	for _, v := range t.Variants {
 		if v.Case == c {
 			return v.Type
@@ -308,6 +355,8 @@ func ParseSchema(data []byte) (*Schema, error) {
 				}
 				t.Variants[j] = SchemaVariant{Case: v.Case, Type: vt}
 			}
+			t.memberIndex = indexNames(t.Members, func(m *SchemaMember) string { return m.Name })
+			t.variantIndex = indexNames(t.Variants, func(v *SchemaVariant) string { return v.Case })
 		}
 	}
 	return s, nil
@@ -338,8 +387,9 @@ type schemaFetch struct {
 // it (query-qmp-schema, ~200 KB) and parses it; later calls return the
 // same *Schema. Concurrent callers share one fetch; ctx bounds only this
 // caller's wait, and the fetch goes on for the others (it ends at the
-// latest with the connection). A failed fetch is not kept: the next call
-// tries again. Safe for concurrent use.
+// latest with the connection). A caller waiting for the fetch also stops
+// waiting when the connection ends, with the connection's error. A failed
+// fetch is not kept: the next call tries again. Safe for concurrent use.
 //
 // Once the schema is known and Options.Logger is set, the first command
 // (or argument member) sent that this QEMU marks deprecated is logged at
@@ -364,6 +414,16 @@ func (m *Monitor) Schema(ctx context.Context) (*Schema, error) {
 		return f.schema, f.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("qmp: waiting for query-qmp-schema: %w", ctx.Err())
+	case <-m.done:
+		// A fetch that finished as the connection ended still counts; one
+		// that did not may be parsing a reply that came just before the
+		// end, which a caller of a closed Monitor need not wait for.
+		select {
+		case <-f.done:
+			return f.schema, f.err
+		default:
+			return nil, fmt.Errorf("qmp: waiting for query-qmp-schema: %w", m.Err())
+		}
 	}
 }
 
@@ -379,13 +439,19 @@ func (m *Monitor) fetchSchema(f *schemaFetch) {
 		f.err = fmt.Errorf("qmp: fetching the schema: %w", err)
 	}
 	f.schema = s
+	// Indexed before taking c.mu: callers of Schema wait for c.mu without
+	// their ctx, and a large schema takes a while to index.
+	var dep *deprecations
+	if s != nil && m.log != nil {
+		dep = newDeprecations(s)
+	}
 	c := &m.schema
 	c.mu.Lock()
 	c.fetch = nil
 	if s != nil {
 		c.schema = s
-		if m.log != nil {
-			c.dep.Store(newDeprecations(s))
+		if dep != nil {
+			c.dep.Store(dep)
 		}
 	}
 	c.mu.Unlock()

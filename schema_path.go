@@ -93,6 +93,10 @@ func (s *Schema) Has(path string) bool {
 //
 // A path that does not match returns a *SchemaPathError naming the
 // prefix that matched and what was missing.
+//
+// The schema is QEMU's to choose: whatever its types refer to (cycles
+// through arrays and alternates included), each step of a path costs
+// time and memory at most linear in the schema's size.
 func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 	fail := func(matched string, wrap error, format string, a ...any) (*SchemaMatch, error) {
 		return nil, &SchemaPathError{Path: path, Matched: matched, Reason: fmt.Sprintf(format, a...), Err: wrap}
@@ -131,224 +135,319 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 	if rest != "" || strings.HasSuffix(body, ".") {
 		steps = strings.Split(rest, ".")
 	}
-	cur := []pathCursor{{t: start}}
-	matched := root
+	// Every step looks at the set of objects the path can be in, each once
+	// (a union with the branch a "tag=VALUE" step chose), so that a step
+	// costs at most the schema's size however its types refer to each
+	// other.
+	objs := objectsOf([]*SchemaType{start})
+	var ms []*SchemaMember // the members named in one object, reused
+	end := len(root)       // of the prefix of body that matched
 	if returns {
-		matched += "->"
+		end += len("->")
 	}
 	for i, step := range steps {
+		matched := body[:end]
+		if i > 0 || !returns {
+			end++ // the "." before the step
+		}
 		name, value, hasValue := strings.Cut(step, "=")
+		named := body[:end+len(name)]
+		end += len(step)
 		if name == "" || strings.Contains(value, "=") || hasValue && value == "" {
 			return fail(matched, ErrSchemaPathSyntax, "step %q is not NAME or NAME=VALUE", step)
 		}
-		objs := objectsOf(cur)
 		if len(objs) == 0 {
-			return fail(matched, ErrNotInSchema, "%s has no members, so none called %q", describeCursors(cur), name)
+			return fail(matched, ErrNotInSchema, "%s has no members, so none called %q", describeType(res.Type), name)
 		}
-		var next []pathCursor
 		var first *SchemaMember
-		var firstIn *pathCursor
-		for j := range objs {
-			for _, m := range objs[j].members(name) {
+		var firstIn *SchemaType
+		var types typeSet // of the members named
+		var narrowed []pathCursor
+		for _, o := range objs {
+			ms = o.appendMembers(ms[:0], name)
+			for _, m := range ms {
 				if first == nil {
-					first, firstIn = m, &objs[j]
+					first, firstIn = m, o.t
 				}
-				next = append(next, pathCursor{t: m.Type, member: m, in: &objs[j]})
+				types.add(m.Type)
+			}
+			// NAME=VALUE may choose the branch of a union whose
+			// discriminator is NAME.
+			if hasValue && len(ms) > 0 && o.t.Tag == name && o.t.Variant(value) != nil {
+				narrowed = append(narrowed, pathCursor{t: o.t, branch: value})
 			}
 		}
 		if first == nil {
 			return fail(matched, ErrNotInSchema, "no member %q (there are: %s)", name, memberNames(objs))
 		}
 		res.Member, res.Type, res.Features = first, first.Type, first.Features
-		sep := "."
-		if i == 0 && returns {
-			sep = ""
-		}
 		if !hasValue {
-			matched += sep + step
-			cur = next
+			objs = objectsOf(types.list)
 			continue
 		}
-		// NAME=VALUE: either a union's branch or, at the end, a value test.
-		var narrowed []pathCursor
-		for _, c := range next {
-			if c.in.t.Tag == name && c.in.t.Variant(value) != nil {
-				narrowed = append(narrowed, pathCursor{t: c.in.t, branch: value})
-			}
-		}
 		if len(narrowed) > 0 {
-			// The path goes on inside the object that has the tag.
-			res.Type, res.Value = firstIn.t, value
+			// The path goes on inside the objects that have the tag.
+			res.Type, res.Value = firstIn, value
 			if vf := first.Type.ValueFeatures(value); vf != nil {
 				res.Features = vf
 			}
-			matched += sep + step
-			cur = narrowed
+			objs = narrowed
 			continue
 		}
+		// Else a value test, which ends the path.
 		if i != len(steps)-1 {
-			return fail(matched+sep+name, ErrNotInSchema,
+			return fail(named, ErrNotInSchema,
 				"%q is not a union discriminator with a branch for %q, so the path cannot go on after it", name, value)
 		}
-		ok, why := schemaAccepts(first.Type, value)
-		for _, c := range next[1:] {
-			if !ok {
-				ok, _ = schemaAccepts(c.t, value)
-			}
-		}
-		if !ok {
-			return fail(matched+sep+name, ErrNotInSchema, "member %q does not accept %q: %s", name, value, why)
+		if ok, why := schemaAccepts(types.list, value); !ok {
+			return fail(named, ErrNotInSchema, "member %q does not accept %q: %s", name, value, why)
 		}
 		res.Value = value
 		if vf := first.Type.ValueFeatures(value); vf != nil {
 			res.Features = vf
 		}
-		matched += sep + step
 	}
 	if hasFeature && !slices.Contains(res.Features, feature) {
 		have := "no features"
 		if len(res.Features) > 0 {
 			have = "only the features " + strings.Join(res.Features, ", ")
 		}
-		return fail(matched, ErrNotInSchema, "feature %q is not there (it has %s)", feature, have)
+		return fail(body[:end], ErrNotInSchema, "feature %q is not there (it has %s)", feature, have)
 	}
 	return res, nil
 }
 
-// pathCursor is a place a path can be at: a type, how it got there, and, for a
-// union, the branch a "tag=VALUE" step chose.
+// pathCursor is an object a path can be in and, for a union, the branch
+// a "tag=VALUE" step chose.
 type pathCursor struct {
 	t      *SchemaType
-	member *SchemaMember
-	in     *pathCursor
 	branch string
 }
 
-// objectsOf looks through arrays and alternates to the object types.
-func objectsOf(cs []pathCursor) []pathCursor {
-	var out []pathCursor
-	var add func(c pathCursor, depth int)
-	add = func(c pathCursor, depth int) {
-		if depth > 8 {
+// appendMembers appends to ms the members called name of the object at c:
+// its own, the chosen branch's, or (no branch chosen) any branch's.
+func (c pathCursor) appendMembers(ms []*SchemaMember, name string) []*SchemaMember {
+	if m := c.t.Member(name, c.branch); m != nil {
+		return append(ms, m)
+	}
+	if c.branch != "" {
+		return ms
+	}
+	for _, v := range c.t.Variants {
+		if m := v.Type.ownMember(name); m != nil {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// typeSet is a set of types that keeps the order they were added in. The
+// sets of a valid schema's lookups hold a type or two, so it scans a
+// short list and indexes a long one.
+type typeSet struct {
+	list []*SchemaType
+	idx  map[*SchemaType]bool
+}
+
+// add adds t and reports whether it was new.
+func (s *typeSet) add(t *SchemaType) bool {
+	switch {
+	case s.idx != nil:
+		if s.idx[t] {
+			return false
+		}
+		s.idx[t] = true
+	case slices.Contains(s.list, t):
+		return false
+	case len(s.list) == indexMin:
+		s.idx = make(map[*SchemaType]bool, 2*indexMin)
+		for _, u := range s.list {
+			s.idx[u] = true
+		}
+		s.idx[t] = true
+	}
+	s.list = append(s.list, t)
+	return true
+}
+
+// walkTypes calls f on each of roots and on each type reached from them
+// through arrays and alternates, depth first in the order of the
+// alternatives, each type once: a cycle ends where it meets a type
+// already seen. It stops when f returns false. seen carries the types
+// already walked across calls.
+func walkTypes(seen *typeSet, roots []*SchemaType, f func(*SchemaType) bool) {
+	// An explicit stack: the depth of the walk is up to the schema.
+	stack := make([]*SchemaType, 0, len(roots))
+	for i := len(roots) - 1; i >= 0; i-- {
+		stack = append(stack, roots[i])
+	}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !seen.add(t) {
+			continue
+		}
+		if !f(t) {
 			return
 		}
-		switch c.t.MetaType {
-		case "object":
-			out = append(out, c)
+		switch t.MetaType {
 		case "array":
-			add(pathCursor{t: c.t.Element, member: c.member}, depth+1)
+			stack = append(stack, t.Element)
 		case "alternate":
-			for _, a := range c.t.Alternatives {
-				add(pathCursor{t: a, member: c.member}, depth+1)
+			for i := len(t.Alternatives) - 1; i >= 0; i-- {
+				stack = append(stack, t.Alternatives[i])
 			}
 		}
 	}
-	for _, c := range cs {
-		add(c, 0)
-	}
-	return out
 }
 
-// members returns the members called name of the object at c: its own,
-// the chosen branch's, or (no branch chosen) any branch's.
-func (c *pathCursor) members(name string) []*SchemaMember {
-	if m := c.t.Member(name, c.branch); m != nil {
-		return []*SchemaMember{m}
-	}
-	if c.branch != "" {
-		return nil
-	}
-	var out []*SchemaMember
-	seen := map[*SchemaMember]bool{}
-	for _, v := range c.t.Variants {
-		if m := v.Type.Member(name, ""); m != nil && !seen[m] {
-			seen[m] = true
-			out = append(out, m)
+// objectsOf looks through arrays and alternates to the object types.
+func objectsOf(ts []*SchemaType) []pathCursor {
+	var out []pathCursor
+	var seen typeSet
+	walkTypes(&seen, ts, func(t *SchemaType) bool {
+		if t.MetaType == "object" {
+			out = append(out, pathCursor{t: t})
 		}
-	}
+		return true
+	})
 	return out
 }
 
-// schemaAccepts reports whether a value written v is valid for t, and if not why.
-func schemaAccepts(t *SchemaType, v string) (bool, string) {
-	switch t.MetaType {
-	case "enum":
-		if t.HasValue(v) {
+// schemaAccepts reports whether a value written v is valid for one of ts,
+// and if not why not for ts[0].
+func schemaAccepts(ts []*SchemaType, v string) (bool, string) {
+	var seen typeSet
+	why := ""
+	ok := false
+	for i, root := range ts {
+		walkTypes(&seen, []*SchemaType{root}, func(t *SchemaType) bool {
+			switch t.MetaType {
+			case "array":
+				return true
+			case "alternate":
+				if i == 0 && why == "" {
+					why = "none of its alternatives does"
+				}
+				return true
+			}
+			if ok = scalarAccepts(t, v); ok {
+				return false
+			}
+			if i == 0 && why == "" {
+				why = whyNot(t)
+			}
+			return true
+		})
+		if ok {
 			return true, ""
 		}
-		return false, "its values are " + strings.Join(t.Values, ", ")
+	}
+	if why == "" { // only arrays of arrays, with no end
+		why = "it is " + describeType(ts[0])
+	}
+	return false, why
+}
+
+// scalarAccepts reports whether a value written v is valid for t, which
+// is neither an array nor an alternate.
+func scalarAccepts(t *SchemaType, v string) bool {
+	switch t.MetaType {
+	case "enum":
+		return t.HasValue(v)
 	case "builtin":
 		switch t.JSONType {
 		case "string", "value":
-			return true, ""
+			return true
 		case "boolean":
-			return v == "true" || v == "false", "it is a boolean"
+			return v == "true" || v == "false"
 		case "int":
 			_, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				_, err = strconv.ParseUint(v, 10, 64)
 			}
-			return err == nil, "it is an integer"
+			return err == nil
 		case "number":
 			_, err := strconv.ParseFloat(v, 64)
-			return err == nil, "it is a number"
+			return err == nil
 		case "null":
-			return v == "null", "it is null"
+			return v == "null"
 		}
-	case "array":
-		return schemaAccepts(t.Element, v)
-	case "alternate":
-		for _, a := range t.Alternatives {
-			if ok, _ := schemaAccepts(a, v); ok {
-				return true, ""
-			}
-		}
-		return false, "none of its alternatives does"
 	}
-	return false, "it is " + describeType(t)
+	return false
 }
 
-func describeCursors(cs []pathCursor) string {
-	if len(cs) == 0 {
-		return "nothing"
+// whyNot says why t, which scalarAccepts refused, takes no value written so.
+func whyNot(t *SchemaType) string {
+	switch t.MetaType {
+	case "enum":
+		return "its values are " + strings.Join(t.Values, ", ")
+	case "builtin":
+		switch t.JSONType {
+		case "boolean":
+			return "it is a boolean"
+		case "int":
+			return "it is an integer"
+		case "number":
+			return "it is a number"
+		case "null":
+			return "it is null"
+		}
 	}
-	return describeType(cs[0].t)
+	return "it is " + describeType(t)
 }
+
+// describeNesting is how many lists in lists describeType spells out: QAPI
+// has no lists of lists, and a schema may make one that has no end.
+const describeNesting = 3
 
 func describeType(t *SchemaType) string {
+	lists := ""
+	for n := 0; t.MetaType == "array"; n++ {
+		if n == describeNesting {
+			return lists + "lists nested further"
+		}
+		lists += "a list of "
+		t = t.Element
+	}
 	switch t.MetaType {
 	case "builtin":
 		if t.JSONType == "int" {
-			return "an int"
+			return lists + "an int"
 		}
-		return "a " + t.JSONType
+		return lists + "a " + t.JSONType
 	case "enum":
-		return "an enum"
-	case "array":
-		return "a list of " + describeType(t.Element)
+		return lists + "an enum"
 	case "alternate":
-		return "an alternate"
+		return lists + "an alternate"
 	}
-	return "an object"
+	return lists + "an object"
 }
 
-// memberNames lists the members a step could have named, for errors.
+// memberNames lists the members a step could have named, for errors: the
+// first 24, for an object may have any number.
 func memberNames(objs []pathCursor) string {
+	const most = 24
 	var names []string
-	union := false
-	for _, c := range objs {
-		for _, m := range c.t.Members {
-			if !slices.Contains(names, m.Name) {
-				names = append(names, m.Name)
+	seen := make(map[string]bool)
+	more, union := false, false
+	add := func(ms []SchemaMember) {
+		for i := 0; i < len(ms) && !more; i++ {
+			if n := ms[i].Name; !seen[n] {
+				seen[n] = true
+				if len(names) == most {
+					more = true
+				} else {
+					names = append(names, n)
+				}
 			}
 		}
+	}
+	for _, c := range objs {
+		add(c.t.Members)
 		if c.branch != "" {
 			if v := c.t.Variant(c.branch); v != nil {
-				for _, m := range v.Members {
-					if !slices.Contains(names, m.Name) {
-						names = append(names, m.Name)
-					}
-				}
+				add(v.Members)
 			}
 		} else if len(c.t.Variants) > 0 {
 			union = true
@@ -357,8 +456,8 @@ func memberNames(objs []pathCursor) string {
 	if len(names) == 0 {
 		return "none"
 	}
-	if len(names) > 24 {
-		names = append(names[:24], "...")
+	if more {
+		names = append(names, "...")
 	}
 	s := strings.Join(names, ", ")
 	if union {
