@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -208,15 +209,75 @@ func deviceDeletedFilter(device string) EventFilter {
 // WaitDeviceDeletedEvent, it returns a *DeviceUnplugError when the guest
 // refuses the unplug; unlike it, an earlier deletion of the same id is
 // never mistaken for this one.
+//
+// When the events after cursor were evicted from the history, it asks
+// QEMU whether the device still exists (qom-list of its QOM path): when it
+// does not, the device is gone and it returns its event if that is still
+// buffered, else a zero EventRecord and nil. (QEMU may remove a device
+// before it sends DEVICE_DELETED, so a device's absence is not asked
+// otherwise: the event is the better answer.)
 func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor uint64) (EventRecord, error) {
-	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(deviceDeletedFilter(device), cursor, noSince))
+	r, err := m.waitOutcome(ctx, cursor, deviceDeletedFilter(device), func(ctx context.Context) (bool, error) {
+		path := device
+		if !strings.HasPrefix(path, "/") {
+			path = "/machine/peripheral/" + device
+		}
+		err := m.RunContext(ctx, Command{"qom-list", map[string]string{"path": path}}, nil)
+		var nf *DeviceNotFound
+		if errors.As(err, &nf) {
+			return true, nil
+		}
+		return false, err
+	})
 	if err != nil {
 		return EventRecord{}, err
 	}
-	if _, err := deviceDeleted(r); err != nil {
-		return EventRecord{}, err
+	if r.Seq != 0 {
+		if _, err := deviceDeleted(r); err != nil {
+			return EventRecord{}, err
+		}
 	}
 	return r, nil
+}
+
+// waitOutcome is the wait of the typed waits for an outcome: the first
+// event after cursor that f selects. When none is buffered and the events
+// after cursor were evicted, it first asks state whether QEMU's current
+// state already shows the outcome; then it returns the event if it has
+// come meanwhile, else a zero EventRecord. A state that cannot be asked
+// fails the wait with an error that says both. A wait during which events
+// are evicted asks state again.
+func (m *Monitor) waitOutcome(ctx context.Context, cursor uint64, f EventFilter, state func(context.Context) (bool, error)) (EventRecord, error) {
+	ctx = ctxOrBackground(ctx)
+	for {
+		if recs := m.events.lookup(newQuery(f, cursor, noSince), 1); len(recs) > 0 {
+			return recs[0], nil
+		}
+		evicted := m.events.evictedAfter(cursor)
+		from := m.EventCursor()
+		if evicted != nil {
+			done, err := state(ctx)
+			switch {
+			case done:
+				if recs := m.events.lookup(newQuery(f, cursor, noSince), 1); len(recs) > 0 {
+					return recs[0], nil
+				}
+				return EventRecord{}, nil
+			case err != nil && ctx.Err() != nil:
+				return EventRecord{}, ctx.Err()
+			case err != nil:
+				return EventRecord{}, fmt.Errorf("%w, and QEMU's state could not be asked instead: %w", evicted, err)
+			}
+		} else {
+			from = cursor
+		}
+		r, err := m.WaitEventAfter(ctx, from, f)
+		var oe *OverflowError
+		if !errors.As(err, &oe) || oe.Oldest == 0 {
+			return r, err
+		}
+		cursor = oe.Oldest - 1
+	}
 }
 
 // deviceDeleted turns the event a device wait found into its result.
@@ -300,24 +361,79 @@ func (m *Monitor) FindBlockJobCompletedEvent(device string, after uint64) (*Even
 
 // BlockJobResult is how a block job ended, as WaitBlockJob reports it.
 type BlockJobResult struct {
-	// Status is "completed", "cancelled", or "error" (BLOCK_JOB_ERROR: the
-	// job hit an I/O error and, with on-error=stop, is paused).
+	// Status is "completed" or "cancelled"; or "ended" when the job's end
+	// event was evicted from the history and QEMU no longer has the job,
+	// so how it ended is unknown.
 	Status string
-	// Error is QEMU's error message for a job that completed with an error,
-	// or "<operation> error, action <action>" for Status "error".
+	// Error is QEMU's error message for a job that completed with an
+	// error.
 	Error string
+	// Event is the event that said so (zero for "ended").
 	Event EventRecord
 }
 
-// WaitBlockJob waits until the block job on device (its job id) completes,
-// is cancelled, or reports an I/O error, considering events with Seq >
-// cursor (take EventCursor() before starting the job).
-func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64) (*BlockJobResult, error) {
-	f := EventFilter{
-		Types: []string{"BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "BLOCK_JOB_ERROR"},
-		Match: dataMatch(func(d *BlockJobCompletedEventData) bool { return d.Device == device }),
+// BlockJobPausedError is returned by WaitBlockJob and WaitBlockJobReady
+// when the job hit an I/O error whose action is "stop" (on-error,
+// on-source-error or on-target-error set to stop, or enospc for a full
+// disk): QEMU has paused the job, which stays paused until it is resumed
+// (block-job-resume, after fixing the cause) or cancelled
+// (block-job-cancel). Errors whose action is "report" or "ignore" do not
+// end the waits: the job goes on, or ends with the error in its
+// BLOCK_JOB_COMPLETED.
+type BlockJobPausedError struct {
+	JobID     string
+	Operation string      // "read" or "write"
+	Event     EventRecord // the BLOCK_JOB_ERROR
+}
+
+func (e *BlockJobPausedError) Error() string {
+	return fmt.Sprintf("qmp: block job %q hit a %s error and QEMU paused it; resume it (block-job-resume) once the cause is fixed, or cancel it (block-job-cancel)", e.JobID, e.Operation)
+}
+
+// blockJobFilter selects the events of job id of the given types, and
+// BLOCK_JOB_ERROR events whose action stops the job.
+func blockJobFilter(id string, types ...string) EventFilter {
+	return EventFilter{
+		Types: append(types, "BLOCK_JOB_ERROR"),
+		Match: dataMatch(func(d *BlockJobErrorEventData) bool {
+			return d.Device == id && (d.Operation == "" || d.Action == "stop")
+		}),
 	}
-	r, err := m.WaitEventAfter(ctx, cursor, f)
+}
+
+// blockJobPaused returns the error for a stopping BLOCK_JOB_ERROR r.
+func blockJobPaused(id string, r EventRecord) error {
+	var d BlockJobErrorEventData
+	json.Unmarshal(r.Data, &d)
+	return &BlockJobPausedError{JobID: id, Operation: d.Operation, Event: r}
+}
+
+// blockJobState looks up job id in query-block-jobs (nil: QEMU has no such
+// job).
+func (m *Monitor) blockJobState(ctx context.Context, id string) (*BlockJobInfo, error) {
+	jobs, err := m.QueryBlockJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		if jobs[i].Device == id {
+			return &jobs[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// WaitBlockJob waits until the block job on device (its job id) ends,
+// completed or cancelled, considering events with Seq > cursor (take
+// EventCursor() before starting the job). An I/O error that pauses the job
+// returns a *BlockJobPausedError; other I/O errors do not end the wait.
+// When the events after cursor were evicted from the history, it asks QEMU
+// (query-block-jobs): a job QEMU no longer has has ended ("ended").
+func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64) (*BlockJobResult, error) {
+	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(device, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
+		job, err := m.blockJobState(ctx, device)
+		return job == nil && err == nil, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -329,10 +445,10 @@ func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64
 		res.Status, res.Error = "completed", d.ErrMessage
 	case "BLOCK_JOB_CANCELLED":
 		res.Status = "cancelled"
+	case "BLOCK_JOB_ERROR":
+		return nil, blockJobPaused(device, r)
 	default:
-		var d BlockJobErrorEventData
-		json.Unmarshal(r.Data, &d)
-		res.Status, res.Error = "error", d.Operation+" error, action "+d.Action
+		res.Status = "ended"
 	}
 	return res, nil
 }
@@ -361,7 +477,8 @@ func (e *MigrationError) Error() string {
 // WaitMigration waits for a MIGRATION event with a final status
 // ("completed", "failed" or "cancelled") after cursor and returns that
 // status. For "failed" it also returns a *MigrationError with QEMU's reason
-// (from query-migrate).
+// (from query-migrate). When the events after cursor were evicted from the
+// history, it answers from query-migrate's status once that is final.
 //
 // QEMU sends MIGRATION events only when the "events" migration capability
 // is on (migrate-set-capabilities): unless a final event is already
@@ -378,12 +495,23 @@ func (m *Monitor) WaitMigration(ctx context.Context, cursor uint64) (string, err
 			return "", err
 		}
 	}
-	r, err := m.WaitEventAfter(ctx, cursor, f)
+	var d MigrationEventData
+	r, err := m.waitOutcome(ctx, cursor, f, func(ctx context.Context) (bool, error) {
+		info, err := m.QueryMigrate(ctx)
+		if err != nil {
+			return false, err
+		}
+		if info.Status != nil {
+			d.Status = *info.Status
+		}
+		return final(&d), nil
+	})
 	if err != nil {
 		return "", err
 	}
-	var d MigrationEventData
-	json.Unmarshal(r.Data, &d)
+	if r.Seq != 0 {
+		json.Unmarshal(r.Data, &d)
+	}
 	if d.Status != "failed" {
 		return d.Status, nil
 	}

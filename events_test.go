@@ -830,6 +830,32 @@ func TestEventsWaitMachineResume(t *testing.T) {
 	}
 }
 
+// An error whose action is "stop" ends the block job waits with a
+// *BlockJobPausedError; "report" and "ignore" do not end them.
+func TestEventsWaitBlockJobErrors(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	ctx := ctxT(t, 5*time.Second)
+	cur := m.EventCursor()
+	s.SendEvent("BLOCK_JOB_ERROR", map[string]string{"device": "job0", "operation": "write", "action": "ignore"})
+	s.SendEvent("BLOCK_JOB_ERROR", map[string]string{"device": "job0", "operation": "read", "action": "report"})
+	s.SendEvent("BLOCK_JOB_ERROR", map[string]string{"device": "job1", "operation": "write", "action": "stop"})
+	s.SendEvent("BLOCK_JOB_READY", map[string]string{"device": "job0", "type": "mirror"})
+	s.SendEvent("BLOCK_JOB_ERROR", map[string]string{"device": "job0", "operation": "write", "action": "stop"})
+	if r, err := m.WaitBlockJobReady(ctx, "job0", cur); err != nil || r.Seq != cur+4 {
+		t.Fatalf("WaitBlockJobReady = Seq %d, %v; want the READY (Seq %d) past errors that do not stop", r.Seq, err, cur+4)
+	}
+	_, err := m.WaitBlockJob(ctx, "job0", cur)
+	var pe *qmp.BlockJobPausedError
+	if !errors.As(err, &pe) || pe.Event.Seq != cur+5 || pe.Operation != "write" || !strings.Contains(err.Error(), "block-job-resume") {
+		t.Fatalf("WaitBlockJob = %v, want a *BlockJobPausedError for Seq %d", err, cur+5)
+	}
+	s.SendEvent("BLOCK_JOB_COMPLETED", map[string]string{"device": "job0", "type": "mirror", "error": "Input/output error"})
+	if res, err := m.WaitBlockJob(ctx, "job0", pe.Event.Seq); err != nil || res.Status != "completed" || res.Error != "Input/output error" {
+		t.Fatalf("WaitBlockJob after the pause = %+v, %v; want completed with QEMU's error", res, err)
+	}
+}
+
 func TestEventsWaitBlockJob(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	m := dial(t, s, nil)
@@ -842,7 +868,6 @@ func TestEventsWaitBlockJob(t *testing.T) {
 		{"BLOCK_JOB_COMPLETED", map[string]string{"device": "job0", "type": "mirror", "error": "Input/output error"}, "completed", "Input/output error"},
 		{"BLOCK_JOB_COMPLETED", map[string]string{"device": "job0", "type": "mirror"}, "completed", ""},
 		{"BLOCK_JOB_CANCELLED", map[string]string{"device": "job0", "type": "mirror"}, "cancelled", ""},
-		{"BLOCK_JOB_ERROR", map[string]string{"device": "job0", "operation": "write", "action": "stop"}, "error", "write error, action stop"},
 	} {
 		// An earlier event for the same job and one for another job are
 		// ignored: the first by the cursor, the second by the device.

@@ -116,28 +116,38 @@ func TypedEventData(e *Event) (interface{}, error) {
 type JobEndedError struct {
 	JobID string
 	Want  string      // what the wait waited for: "ready", or a job status
-	Event EventRecord // the event that ended the wait
+	Event EventRecord // the event that ended the wait; zero when QEMU's state said so
 }
 
 func (e *JobEndedError) Error() string {
+	if e.Event.Seq == 0 {
+		return fmt.Sprintf("qmp: job %q did not become %s: QEMU no longer has it, and the event that ended it was evicted from the event history", e.JobID, e.Want)
+	}
 	return fmt.Sprintf("qmp: job %q did not become %s: QEMU sent %s %s first", e.JobID, e.Want, e.Event.Type, e.Event.Data)
 }
 
 // WaitBlockJobReady waits until the block job jobID (a mirror, or a
 // commit of the active layer) reports BLOCK_JOB_READY after cursor: take
-// EventCursor() before starting the job. When the job completes, is
-// cancelled, or reports an I/O error first, it returns a *JobEndedError
-// holding that event. Use WaitBlockJob for how a job ended.
+// EventCursor() before starting the job. When the job completes or is
+// cancelled first, it returns a *JobEndedError holding that event; when an
+// I/O error pauses it, a *BlockJobPausedError (other I/O errors do not end
+// the wait). When the events after cursor were evicted from the history,
+// it asks QEMU (query-block-jobs): a job that is ready returns a zero
+// EventRecord, one QEMU no longer has a *JobEndedError with a zero Event.
+// Use WaitBlockJob for how a job ended.
 func (m *Monitor) WaitBlockJobReady(ctx context.Context, jobID string, cursor uint64) (EventRecord, error) {
-	f := EventFilter{
-		Types: []string{"BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "BLOCK_JOB_ERROR"},
-		Match: dataMatch(func(d *BlockJobEventData) bool { return d.Device == jobID }),
-	}
-	r, err := m.WaitEventAfter(ctx, cursor, f)
-	if err != nil {
+	gone := false
+	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(jobID, "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
+		job, err := m.blockJobState(ctx, jobID)
+		gone = job == nil && err == nil
+		return gone || job != nil && job.Ready, err
+	})
+	switch {
+	case err != nil:
 		return EventRecord{}, err
-	}
-	if r.Type != "BLOCK_JOB_READY" {
+	case r.Type == "BLOCK_JOB_ERROR":
+		return EventRecord{}, blockJobPaused(jobID, r)
+	case gone || r.Seq != 0 && r.Type != "BLOCK_JOB_READY":
 		return EventRecord{}, &JobEndedError{JobID: jobID, Want: "ready", Event: r}
 	}
 	return r, nil

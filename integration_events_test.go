@@ -118,3 +118,32 @@ func TestQEMURunHumanChecked(t *testing.T) {
 		t.Errorf("Version().String() = %q, want 7.2.x", v)
 	}
 }
+
+// With a history of 10 events, DEVICE_DELETED is evicted by 12 more
+// (stop/cont) before the wait: WaitDeviceDeleted answers from QOM that
+// the device is gone, where it used to wait until its ctx ended, and a
+// plain wait from the cursor says the events were evicted.
+func TestQEMUWaitDeviceDeletedAfterEviction(t *testing.T) {
+	t.Parallel()
+	q := qemutest.Require(t, qemutest.Config{Machine: "pc", Paused: true, ExtraArgs: []string{"-device", "qemu-xhci,id=xhci"}})
+	m, err := qmp.Dial(ctxT(t, qemuWait), "unix", q.Sockets[0], &qmp.Options{EventHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	qemuRun(t, m, "device_add", map[string]string{"driver": "usb-kbd", "id": "kbd9", "bus": "xhci.0"}, nil)
+	cur := m.EventCursor()
+	qemuRun(t, m, "device_del", map[string]string{"id": "kbd9"}, nil)
+	qemuWaitType(t, m, cur, "DEVICE_DELETED")
+	for i := 0; i < 6; i++ {
+		qemuRun(t, m, "cont", nil, nil)
+		qemuRun(t, m, "stop", nil, nil)
+	}
+	qemuWaitType(t, m, m.EventCursor()-1, "STOP")
+	if _, err := m.WaitEventAfter(ctxT(t, qemuWait), cur, qmp.EventFilter{Types: []string{"DEVICE_DELETED"}}); !errors.As(err, new(*qmp.OverflowError)) {
+		t.Fatalf("WaitEventAfter(DEVICE_DELETED) after eviction = %v, want an *OverflowError", err)
+	}
+	if r, err := m.WaitDeviceDeleted(ctxT(t, qemuWait), "kbd9", cur); err != nil || r.Seq != 0 {
+		t.Fatalf("WaitDeviceDeleted(kbd9) after eviction = Seq %d, %v; want QOM's answer that it is gone", r.Seq, err)
+	}
+}

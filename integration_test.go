@@ -5,12 +5,14 @@ package qmp_test
 // messages and their order come from /work/shared/qemu/transcripts.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -458,12 +460,13 @@ func TestQEMUBlockJobError(t *testing.T) {
 	qemuRun(t, m, "blockdev-backup", map[string]string{
 		"job-id": "err1", "device": "src2", "target": "bad", "sync": "full", "on-target-error": "stop",
 	}, nil)
-	res, err := m.WaitBlockJob(ctxT(t, qemuWait), "err1", cursor)
-	if err != nil {
-		t.Fatalf("WaitBlockJob(err1): %v", err)
+	_, err := m.WaitBlockJob(ctxT(t, qemuWait), "err1", cursor)
+	var pe *qmp.BlockJobPausedError
+	if !errors.As(err, &pe) || pe.JobID != "err1" || pe.Operation != "write" || pe.Event.Type != "BLOCK_JOB_ERROR" {
+		t.Fatalf("WaitBlockJob(err1) = %v, want a *BlockJobPausedError for the write error", err)
 	}
-	if res.Status != "error" || res.Error != "write error, action stop" || res.Event.Type != "BLOCK_JOB_ERROR" {
-		t.Errorf("WaitBlockJob(err1) = %q %q %s, want error \"write error, action stop\"", res.Status, res.Error, res.Event.Type)
+	if job := qemuBlockJob(t, m, "err1"); job == nil || !job.Paused {
+		t.Fatalf("after the stopping error query-block-jobs has %+v, want err1 paused", job)
 	}
 	ev, found, err := m.FindBlockJobErrorEvent("err1", after)
 	if err != nil || !found {
@@ -475,14 +478,75 @@ func TestQEMUBlockJobError(t *testing.T) {
 	}
 
 	// With on-target-error=stop the job is paused, not over: cancel it.
-	errCursor := res.Event.Seq
+	errCursor := pe.Event.Seq
 	qemuRun(t, m, "block-job-cancel", map[string]interface{}{"device": "err1", "force": true}, nil)
-	res, err = m.WaitBlockJob(ctxT(t, qemuWait), "err1", errCursor)
+	res, err := m.WaitBlockJob(ctxT(t, qemuWait), "err1", errCursor)
 	if err != nil {
 		t.Fatalf("WaitBlockJob(err1) after cancel: %v", err)
 	}
 	if res.Status != "cancelled" {
 		t.Errorf("WaitBlockJob(err1) after cancel = %q, want cancelled", res.Status)
+	}
+}
+
+// qemuBlockJob returns query-block-jobs' entry for job id, or nil.
+func qemuBlockJob(t *testing.T, m *qmp.Monitor, id string) *qmp.BlockJobInfo {
+	t.Helper()
+	jobs, err := m.QueryBlockJobs(ctxT(t, qemuWait))
+	if err != nil {
+		t.Fatalf("query-block-jobs: %v", err)
+	}
+	for i := range jobs {
+		if jobs[i].Device == id {
+			return &jobs[i]
+		}
+	}
+	return nil
+}
+
+// Errors whose action is not "stop" do not end the block job waits: with
+// "ignore" a mirror whose target fails one write still becomes ready and
+// completes; with "report" a backup ends with QEMU's error text in its
+// BLOCK_JOB_COMPLETED, which is WaitBlockJob's answer.
+func TestQEMUBlockJobErrorsThatDoNotStop(t *testing.T) {
+	t.Parallel()
+	_, m := qemuMonitor(t, qemutest.Config{})
+	for _, n := range []string{"tgt3", "src4", "tgt4"} {
+		qemuRun(t, m, "blockdev-add", map[string]interface{}{"driver": "null-co", "node-name": n, "size": 1 << 20}, nil)
+	}
+	// A mirror copies only data: the source is a file that holds some.
+	img := filepath.Join(t.TempDir(), "src3.img")
+	if err := os.WriteFile(img, bytes.Repeat([]byte{0xAB}, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	qemuRun(t, m, "blockdev-add", map[string]interface{}{"driver": "file", "filename": img, "node-name": "src3"}, nil)
+	qemuRun(t, m, "blockdev-add", map[string]interface{}{
+		"driver": "blkdebug", "image": "tgt3", "node-name": "once",
+		"inject-error": []map[string]interface{}{{"event": "pwritev", "errno": 5, "once": true}},
+	}, nil)
+	qemuRun(t, m, "blockdev-add", map[string]interface{}{
+		"driver": "blkdebug", "image": "tgt4", "node-name": "always",
+		"inject-error": []map[string]interface{}{{"event": "pwritev", "errno": 5}},
+	}, nil)
+
+	cur := m.EventCursor()
+	qemuRun(t, m, "blockdev-mirror", map[string]string{"job-id": "ign", "device": "src3", "target": "once", "sync": "full", "on-target-error": "ignore"}, nil)
+	if _, err := m.WaitBlockJobReady(ctxT(t, qemuWait), "ign", cur); err != nil {
+		t.Fatalf("WaitBlockJobReady(ign) with an ignored write error: %v", err)
+	}
+	if recs := m.EventsAfter(cur, qmp.EventFilter{Types: []string{"BLOCK_JOB_ERROR"}}); len(recs) == 0 {
+		t.Fatalf("no BLOCK_JOB_ERROR: the test no longer shows an ignored error: %v", qemuEventTypes(m.EventsAfter(cur, qmp.EventFilter{})))
+	}
+	qemuRun(t, m, "block-job-complete", map[string]string{"device": "ign"}, nil)
+	if res, err := m.WaitBlockJob(ctxT(t, qemuWait), "ign", cur); err != nil || res.Status != "completed" {
+		t.Fatalf("WaitBlockJob(ign) = %+v, %v; want completed", res, err)
+	}
+
+	cur = m.EventCursor()
+	qemuRun(t, m, "blockdev-backup", map[string]string{"job-id": "rep", "device": "src4", "target": "always", "sync": "full", "on-target-error": "report"}, nil)
+	res, err := m.WaitBlockJob(ctxT(t, qemuWait), "rep", cur)
+	if err != nil || res.Status != "completed" || res.Error == "" || res.Event.Type != "BLOCK_JOB_COMPLETED" {
+		t.Fatalf("WaitBlockJob(rep) = %+v, %v; want completed with QEMU's error", res, err)
 	}
 }
 

@@ -1,0 +1,84 @@
+package qmp_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	qmp "github.com/0xef53/go-qmp/v2"
+	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+)
+
+// The typed waits for an outcome answer from QEMU's state when the event
+// they need was evicted from the history, and wait for the event when the
+// state says the outcome has not come yet.
+func TestOutcomeWaitsAfterEviction(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	var deviceGone, jobGone atomic.Bool
+	s.Handle("qom-list", func(_ *qmptest.Server, r *qmptest.Request) qmptest.Reply {
+		if deviceGone.Load() {
+			return qmptest.Reply{ErrClass: "DeviceNotFound", ErrDesc: "Device '/machine/peripheral/net0' not found"}
+		}
+		return qmptest.Reply{Return: []map[string]string{{"name": "type", "type": "string"}}}
+	})
+	s.Handle("query-block-jobs", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		if jobGone.Load() {
+			return qmptest.Reply{Return: []any{}}
+		}
+		return qmptest.Reply{Return: []map[string]any{{"device": "job0", "type": "mirror", "ready": true, "len": 1, "offset": 1, "busy": false, "paused": false, "speed": 0, "io-status": "ok"}}}
+	})
+	s.Handle("query-migrate-capabilities", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{Return: []map[string]any{{"capability": "events", "state": true}}}
+	})
+	s.Handle("query-migrate", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{Return: map[string]string{"status": "completed"}}
+	})
+	m := dial(t, s, &qmp.Options{EventHistory: 10})
+	flood := func() {
+		for i := 0; i < 12; i++ {
+			s.SendEvent("STOP", nil)
+		}
+		evSync(t, m)
+	}
+	ctx := ctxT(t, 5*time.Second)
+
+	cur := m.EventCursor()
+	s.SendEvent("DEVICE_DELETED", map[string]string{"device": "net0", "path": "/machine/peripheral/net0"})
+	flood()
+	deviceGone.Store(true)
+	if r, err := m.WaitDeviceDeleted(ctx, "net0", cur); err != nil || r.Seq != 0 {
+		t.Fatalf("WaitDeviceDeleted after its event was evicted = Seq %d, %v; want the state's answer", r.Seq, err)
+	}
+	if _, err := m.WaitEventAfter(ctx, cur, qmp.EventFilter{Types: []string{"DEVICE_DELETED"}}); !errors.As(err, new(*qmp.OverflowError)) {
+		t.Fatalf("WaitEventAfter after eviction = %v, want an *OverflowError", err)
+	}
+
+	// The device still exists: the wait goes on until its event comes.
+	deviceGone.Store(false)
+	cur = m.EventCursor()
+	flood()
+	done := make(chan error, 1)
+	go func() { _, err := m.WaitDeviceDeleted(ctx, "net1", cur); done <- err }()
+	s.SendEvent("DEVICE_DELETED", map[string]string{"device": "net1", "path": "/machine/peripheral/net1"})
+	if err := <-done; err != nil {
+		t.Fatalf("WaitDeviceDeleted(net1) = %v", err)
+	}
+
+	cur = m.EventCursor()
+	flood()
+	if r, err := m.WaitBlockJobReady(ctx, "job0", cur); err != nil || r.Seq != 0 {
+		t.Fatalf("WaitBlockJobReady after eviction, job ready = Seq %d, %v", r.Seq, err)
+	}
+	jobGone.Store(true)
+	if res, err := m.WaitBlockJob(ctx, "job0", cur); err != nil || res.Status != "ended" {
+		t.Fatalf("WaitBlockJob after eviction, job gone = %+v, %v; want ended", res, err)
+	}
+	var je *qmp.JobEndedError
+	if _, err := m.WaitBlockJobReady(ctx, "job0", cur); !errors.As(err, &je) {
+		t.Fatalf("WaitBlockJobReady after eviction, job gone = %v, want a *JobEndedError", err)
+	}
+	if st, err := m.WaitMigration(ctx, cur); err != nil || st != "completed" {
+		t.Fatalf("WaitMigration after eviction = %q, %v; want query-migrate's completed", st, err)
+	}
+}
