@@ -40,6 +40,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 )
@@ -243,6 +244,20 @@ func commandParts(cmd interface{}) (string, json.RawMessage, error) {
 	return parts.Name, parts.Arguments, nil
 }
 
+// checkResult refuses, before anything is sent, a result argument that no
+// reply could be decoded into: the command would run in QEMU (pausing the
+// VM, deleting a device) and only its result be lost.
+func checkResult(res interface{}) error {
+	switch res.(type) {
+	case nil, *json.RawMessage:
+		return nil
+	}
+	if v := reflect.ValueOf(res); v.Kind() != reflect.Pointer || v.IsNil() {
+		return &CommandError{Reason: fmt.Sprintf("the result argument is a %T, not a non-nil pointer, so the reply could not be stored in it", res)}
+	}
+	return nil
+}
+
 // roundTrip sends c and waits for its reply, ctx, or the end of the
 // connection.
 func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error {
@@ -251,6 +266,10 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 	}
 	if err := ctx.Err(); err != nil {
 		c.complete(nil, false, err) // a caller that has already given up sends nothing
+		return err
+	}
+	if err := checkResult(res); err != nil {
+		c.complete(nil, false, err)
 		return err
 	}
 	c.discard = res == nil

@@ -619,3 +619,76 @@ func TestEventTimestampMinusOne(t *testing.T) {
 		t.Fatalf("timestamp = %d, want the receive time (>= %d)", sec, before)
 	}
 }
+
+// A result argument no reply could be decoded into is refused before the
+// command is sent (it would have run, and only its result been lost).
+func TestRunRefusesANonPointerResult(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	before := len(s.Requests())
+	var st struct{ Status string }
+	var nilPtr *struct{ Status string }
+	for _, res := range []any{st, nilPtr, "x", 42} {
+		err := m.Run(qmp.Command{Name: "stop"}, res)
+		if !errors.Is(err, qmp.ErrInvalidCommand) || !strings.Contains(err.Error(), "pointer") {
+			t.Errorf("Run(stop, %T) = %v, want it refused before sending", res, err)
+		}
+	}
+	if n := len(s.Requests()) - before; n != 0 {
+		t.Fatalf("QEMU received %d commands", n)
+	}
+	if err := m.Run(qmp.Command{Name: "query-status"}, &st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The zero TransactionProperties is valid: it sends no completion-mode
+// (QEMU refuses an empty one).
+func TestTransactionPropertiesZero(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	s.Handle("transaction", func(_ *qmptest.Server, r *qmptest.Request) qmptest.Reply {
+		var a struct{ Properties map[string]any }
+		json.Unmarshal(r.Arguments, &a)
+		if _, has := a.Properties["completion-mode"]; has {
+			return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "Parameter 'completion-mode' does not accept value ''"}
+		}
+		return qmptest.Reply{}
+	})
+	m := dial(t, s, nil)
+	if err := m.RunTransaction([]qmp.Command{{Name: "abort"}}, nil, &qmp.TransactionProperties{}); err != nil {
+		t.Fatalf("RunTransaction with zero properties: %v", err)
+	}
+}
+
+// Typed queries return a nil pointer with every error.
+func TestTypedQueriesNilOnError(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	for _, name := range []string{"query-vnc", "query-balloon", "query-migrate", "query-migrate-parameters", "query-status", "query-version", "query-name", "query-kvm"} {
+		s.Handle(name, func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+			return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "no"}
+		})
+	}
+	m := dial(t, s, nil)
+	ctx := ctxT(t, 5*time.Second)
+	check := func(name string, isNil bool, err error) {
+		if err == nil || !isNil {
+			t.Errorf("%s: nil result %v, err %v; want nil and an error", name, isNil, err)
+		}
+	}
+	r1, err := m.QueryVnc(ctx)
+	check("QueryVnc", r1 == nil, err)
+	r2, err := m.QueryBalloon(ctx)
+	check("QueryBalloon", r2 == nil, err)
+	r3, err := m.QueryMigrate(ctx)
+	check("QueryMigrate", r3 == nil, err)
+	r4, err := m.QueryMigrateParameters(ctx)
+	check("QueryMigrateParameters", r4 == nil, err)
+	r5, err := m.QueryStatus(ctx)
+	check("QueryStatus", r5 == nil, err)
+	r6, err := m.QueryVersion(ctx)
+	check("QueryVersion", r6 == nil, err)
+	r7, err := m.QueryName(ctx)
+	check("QueryName", r7 == nil, err)
+	r8, err := m.QueryKvm(ctx)
+	check("QueryKvm", r8 == nil, err)
+}

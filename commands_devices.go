@@ -225,8 +225,7 @@ func (m *Monitor) ChardevAdd(ctx context.Context, id string, backend ChardevBack
 	if backend.Data == nil {
 		backend.Data = struct{}{}
 	}
-	r, err := cmdChardevAdd.run(ctx, m, &chardevAddArgs{ID: id, Backend: backend})
-	return &r, err
+	return cmdChardevAdd.ptr(ctx, m, &chardevAddArgs{ID: id, Backend: backend})
 }
 
 // ChardevRemove removes a character device (chardev-remove).

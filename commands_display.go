@@ -45,8 +45,7 @@ var (
 
 // QueryVnc describes the VNC server (query-vnc).
 func (m *Monitor) QueryVnc(ctx context.Context) (*VncInfo, error) {
-	r, err := cmdQueryVnc.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryVnc.ptr(ctx, m, nil)
 }
 
 // ChangeVncPassword sets the VNC password (change-vnc-password).

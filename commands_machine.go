@@ -109,8 +109,7 @@ func (m *Monitor) QueryMemoryDevices(ctx context.Context) ([]MemoryDeviceInfo, e
 // (query-balloon). Without a balloon device QEMU answers with
 // *DeviceNotActive.
 func (m *Monitor) QueryBalloon(ctx context.Context) (*BalloonInfo, error) {
-	r, err := cmdQueryBalloon.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryBalloon.ptr(ctx, m, nil)
 }
 
 // Balloon asks the guest to resize its memory to bytes (balloon); the

@@ -126,8 +126,7 @@ func (m *Monitor) MigrateSetParameters(ctx context.Context, p MigrationParameter
 // QueryMigrate returns the state of the current or last migration
 // (query-migrate).
 func (m *Monitor) QueryMigrate(ctx context.Context) (*MigrationInfo, error) {
-	r, err := cmdQueryMigrate.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryMigrate.ptr(ctx, m, nil)
 }
 
 // QueryMigrateCapabilities lists the migration capabilities and their
@@ -139,6 +138,5 @@ func (m *Monitor) QueryMigrateCapabilities(ctx context.Context) ([]MigrationCapa
 // QueryMigrateParameters returns the migration parameters
 // (query-migrate-parameters).
 func (m *Monitor) QueryMigrateParameters(ctx context.Context) (*MigrationParameters, error) {
-	r, err := cmdQueryMigrateParameters.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryMigrateParameters.ptr(ctx, m, nil)
 }

@@ -50,8 +50,7 @@ var (
 
 // QueryStatus returns the run state (query-status).
 func (m *Monitor) QueryStatus(ctx context.Context) (*StatusInfo, error) {
-	r, err := cmdQueryStatus.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryStatus.ptr(ctx, m, nil)
 }
 
 // Stop pauses the guest's vCPUs (stop); QEMU sends STOP.
@@ -85,18 +84,15 @@ func (m *Monitor) Quit(ctx context.Context) error {
 
 // QueryVersion returns QEMU's version (query-version).
 func (m *Monitor) QueryVersion(ctx context.Context) (*VersionInfo, error) {
-	r, err := cmdQueryVersion.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryVersion.ptr(ctx, m, nil)
 }
 
 // QueryName returns the guest's name (-name), if any (query-name).
 func (m *Monitor) QueryName(ctx context.Context) (*NameInfo, error) {
-	r, err := cmdQueryName.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryName.ptr(ctx, m, nil)
 }
 
 // QueryKvm says whether KVM is present and in use (query-kvm).
 func (m *Monitor) QueryKvm(ctx context.Context) (*KvmInfo, error) {
-	r, err := cmdQueryKvm.run(ctx, m, nil)
-	return &r, err
+	return cmdQueryKvm.ptr(ctx, m, nil)
 }

@@ -70,6 +70,15 @@ func (c qapiCommand[A, R]) run(ctx context.Context, m *Monitor, args *A) (R, err
 	return r, nil
 }
 
+// ptr is run for methods that return a pointer: nil with every error.
+func (c qapiCommand[A, R]) ptr(ctx context.Context, m *Monitor, args *A) (*R, error) {
+	r, err := c.run(ctx, m, args)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // do is run for commands whose return value is of no interest.
 func (c qapiCommand[A, R]) do(ctx context.Context, m *Monitor, args *A) error {
 	_, err := c.run(ctx, m, args)

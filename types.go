@@ -95,7 +95,7 @@ type TransactionAction struct {
 // TransactionProperties is a set of additional options
 // to control the execution of a transaction.
 type TransactionProperties struct {
-	CompletionMode string `json:"completion-mode"`
+	CompletionMode string `json:"completion-mode,omitempty"` // "individual" (QEMU's default) or "grouped"; empty sends none
 }
 
 // AllowedTransactionActions is the list of QAPI commands
