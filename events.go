@@ -129,7 +129,11 @@ func (m *Monitor) EventsAfterChecked(cursor uint64, f EventFilter) ([]EventRecor
 
 // WaitEventAfter returns the first event with Seq > cursor that f selects,
 // buffered or future, whatever its timestamp. Take the cursor with
-// EventCursor before sending the command whose event you wait for.
+// EventCursor before sending the command whose event you wait for. A ctx
+// that has already ended returns ctx.Err() at once, even with a match
+// buffered (a loop that waits event by event thus stops at its ctx); a
+// cursor whose next events were evicted from the history returns an
+// *OverflowError.
 func (m *Monitor) WaitEventAfter(ctx context.Context, cursor uint64, f EventFilter) (EventRecord, error) {
 	return m.events.wait(ctxOrBackground(ctx), newQuery(f, cursor, noSince))
 }

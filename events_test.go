@@ -1348,3 +1348,20 @@ func TestEventsWaitsHonourContext(t *testing.T) {
 	// The monitor is unaffected.
 	evSync(t, m)
 }
+
+// A wait whose ctx has ended returns ctx.Err(), even with a match
+// buffered: a loop that waits event by event stops at its ctx.
+func TestWaitWithEndedCtx(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	cur := m.EventCursor()
+	s.SendEvent("STOP", nil)
+	evSync(t, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, f := range []qmp.EventFilter{{}, {Match: func(*qmp.Event) bool { return true }}} {
+		if r, err := m.WaitEventAfter(ctx, cur, f); err != context.Canceled {
+			t.Fatalf("WaitEventAfter with an ended ctx = Seq %d, %v; want context.Canceled", r.Seq, err)
+		}
+	}
+}

@@ -435,8 +435,12 @@ func (h *history) evictedAfter(cursor uint64) error {
 // (h.next), before the buffered events are looked at: events from the
 // horizon on reach it through add, events before it through the lookup,
 // so none slips between and each is considered once. A wait from a cursor
-// whose next events were evicted fails with an *OverflowError.
+// whose next events were evicted fails with an *OverflowError; one whose
+// ctx has already ended returns ctx.Err(), even with a match buffered.
 func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return EventRecord{}, err // a caller that has given up gets no answer, buffered or not
+	}
 	h.mu.Lock()
 	h.expire()
 	if q.since == noSince {

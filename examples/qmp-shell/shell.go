@@ -471,8 +471,17 @@ func (s *session) interactive(ctx context.Context, ed *editor, term terminal, in
 // connection does, saying so when the connection ends.
 func (s *session) followEvents(ctx context.Context) {
 	cur := s.mon.EventCursor()
-	for {
+	for ctx.Err() == nil {
 		rec, err := s.mon.WaitEventAfter(ctx, cur, qmp.EventFilter{})
+		var missed *qmp.OverflowError
+		if errors.As(err, &missed) {
+			// Events came faster than they were shown, and the oldest were
+			// evicted before their turn: say so and go on from the oldest
+			// still held.
+			s.errOut.Print(fmt.Sprintf("(%d events not shown: they came faster than they could be printed)\n", missed.Oldest-missed.Seq))
+			cur = missed.Oldest - 1
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil && qmp.IsSocketClosed(err) && !s.quitting.Load() && !s.endShown.Swap(true) {
 				s.errOut.Print(fmt.Sprintf("connection ended: %v (Enter exits)\n", s.mon.Err()))

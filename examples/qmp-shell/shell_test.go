@@ -12,8 +12,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -643,4 +645,61 @@ func TestTCP(t *testing.T) {
 	}()
 	r := runShell(t, "", nil, "-tcp", ln.Addr().String(), "query-name")
 	r.expect(t, 0, `{"return": {}}`+"\n")
+}
+
+// TestEventLoopStopsUnderFlood: while events arrive faster than the
+// terminal shows them, the event loop still stops when its ctx ends (as on
+// Ctrl-D): a wait whose ctx has ended returns at once, buffered events or
+// not, and events evicted before their turn are counted, not waited for.
+func TestEventLoopStopsUnderFlood(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, qmptest.Config{})
+	mon, err := qmp.Dial(context.Background(), "unix", s.Path, &qmp.Options{EventHistory: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	var printed atomic.Int64
+	sess := &session{mon: mon, opt: &options{events: true}, out: slowPrinter{&printed}, errOut: slowPrinter{&printed}}
+	// 5,000 events a second, paced; the terminal shows 500.
+	batch := []byte(strings.Repeat(`{"event": "RTC_CHANGE", "data": {"offset": 1}, "timestamp": {"seconds": 1, "microseconds": 0}}`+"\r\n", 100))
+	stop, flooding := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flooding)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				s.SendRaw(batch)
+			}
+		}
+	}()
+	defer func() { close(stop); <-flooding }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sess.followEvents(ctx) }()
+	// Cancel once the terminal is 3,000 lines behind: showing them takes
+	// 6 s, longer than the loop may take to stop.
+	for deadline := time.Now().Add(10 * time.Second); mon.EventCursor() < uint64(printed.Load())+3000; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal stayed within 3,000 lines of the events for 10 s (%d shown)", printed.Load())
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the event loop did not stop at its ctx under the flood (%d lines shown, cursor %d)", printed.Load(), mon.EventCursor())
+	}
+}
+
+// slowPrinter is a terminal that takes 2 ms to show a line.
+type slowPrinter struct{ n *atomic.Int64 }
+
+func (p slowPrinter) Print(string) {
+	time.Sleep(2 * time.Millisecond)
+	p.n.Add(1)
 }
