@@ -703,3 +703,17 @@ func (p slowPrinter) Print(string) {
 	time.Sleep(2 * time.Millisecond)
 	p.n.Add(1)
 }
+
+// TestOddEscapesRefused: values QEMU's JSON parser refuses (a lone
+// surrogate escape, a noncharacter) are refused before sending, and the
+// connection lives on for the next command (-k).
+func TestOddEscapesRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, qmptest.Config{})
+	acceptAll(s, "device_del")
+	r := runShell(t, "device_del id=\"\\ud800\"\ndevice_del id=\"a\\uffff\"\ndevice_del id=net0\n", nil, "-k", s.Path)
+	if r.code != 1 || strings.Count(r.stderr, "command not sent") != 2 {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and two refusals", r.code, r.stderr)
+	}
+	expectSent(t, s, `device_del {"id":"net0"}`)
+}
