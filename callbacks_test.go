@@ -175,3 +175,46 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Fatalf("redaction took more than the secrets:\n%s", out)
 	}
 }
+
+// TestLogQueueBounded drives the Logger's queue to its edge: a handler
+// that is stuck while 1,000 events arrive holds up nothing, at most 256
+// records wait for it, and once it runs again a warning says how many
+// were dropped.
+func TestLogQueueBounded(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	release := make(chan struct{})
+	var handled, warned atomic.Int64
+	var dropped atomic.Uint64
+	h := slogFunc(func(r slog.Record) {
+		<-release
+		handled.Add(1)
+		if r.Level == slog.LevelWarn && strings.Contains(r.Message, "log records were dropped") {
+			warned.Add(1)
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "dropped" {
+					dropped.Store(a.Value.Uint64())
+				}
+				return true
+			})
+		}
+	})
+	m := dial(t, s, &qmp.Options{Logger: slog.New(h)})
+	for i := 0; i < 1000; i++ {
+		s.SendEvent("STOP", nil)
+	}
+	within(t, 5*time.Second, "commands and events while the handler is stuck", func() {
+		if _, err := m.WaitEventAfter(context.Background(), 999, qmp.EventFilter{}); err != nil {
+			t.Errorf("the 1000th event: %v", err)
+		}
+		evSync(t, m)
+	})
+	close(release)
+	m.Close()
+	// Every record made was handled or counted as dropped: the greeting,
+	// qmp_capabilities and its reply, 1,000 events, query-name and its
+	// reply, the end of the connection, and the warning itself.
+	const made = 3 + 1000 + 2 + 1
+	if warned.Load() != 1 || handled.Load() > 256+2+1 || uint64(handled.Load()-1)+dropped.Load() != made {
+		t.Fatalf("handled %d records, %d warnings saying %d dropped; want at most 259 handled, one warning, %d in all", handled.Load(), warned.Load(), dropped.Load(), made)
+	}
+}

@@ -87,3 +87,59 @@ func TestQEMUHostileInputsKeepRouting(t *testing.T) {
 		t.Fatalf("%d of 320 replies were not their caller's", bad)
 	}
 }
+
+// In-band commands carrying ids in the spellings QEMU rewrites ("\u0061"
+// comes back as "a", members reordered, -0 as 0) run beside out-of-band
+// commands on a real QEMU: every caller gets its own reply, and an in-band
+// id of RunOOB's form is refused before sending.
+func TestQEMUInbandIDsBesideOOB(t *testing.T) {
+	t.Parallel()
+	m := qemuOOBMonitor(t)
+	ids := []string{`"\u0061"`, `{"b": [1, "x"], "a": -0}`, `18446744073709551615`, `"caf\u00e9"`, `"\ud83d\ude00"`}
+	var wg sync.WaitGroup
+	for g, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				var v struct {
+					QEMU struct{ Major int } `json:"qemu"`
+				}
+				if g%2 == 0 {
+					err := m.RunContext(ctxT(t, qemuWait), json.RawMessage(`{"execute": "query-version", "id": `+id+`}`), &v)
+					if err != nil || v.QEMU.Major < 5 {
+						t.Errorf("query-version with id %s = %+v, %v", id, v, err)
+						return
+					}
+				} else {
+					var name map[string]any
+					err := m.RunContext(ctxT(t, qemuWait), json.RawMessage(`{"execute": "query-name", "id": `+id+`}`), &name)
+					if err != nil || name == nil || len(name) > 1 {
+						t.Errorf("query-name with id %s = %v, %v", id, name, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				err := m.RunOOB(ctxT(t, qemuWait), qmp.Command{Name: "migrate-pause"}, nil)
+				var ge *qmp.GenericError
+				if !errors.As(err, &ge) {
+					t.Errorf("RunOOB(migrate-pause) outside postcopy = %v, want QEMU's error", err)
+					return
+				}
+			}
+		}()
+	}
+	waitAll(t, &wg, 2*qemuWait)
+	err := m.Run(json.RawMessage(`{"execute": "query-name", "id": "oob-1"}`), nil)
+	var ce *qmp.CommandError
+	if !errors.As(err, &ce) || ce.Member != "id" {
+		t.Fatalf("an in-band id of RunOOB's form = %v, want a *CommandError", err)
+	}
+}
