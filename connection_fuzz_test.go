@@ -57,6 +57,8 @@ func scriptedServer(conn net.Conn, script []byte) {
 		n := cmd.Arguments.N
 		reply := fmt.Sprintf(`{"return": {"n": %d}}`+"\r\n", n)
 		switch op % 10 {
+		case 3: // a reply no command can own (a forged or late OOB reply): dropped
+			reply = fmt.Sprintf(`{"return": {"n": -%d}, "id": "oob-%d"}`+"\r\n", n, n) + reply
 		case 4:
 			reply = fmt.Sprintf(`{"timestamp": {"seconds": %d, "microseconds": 0}, "event": "E", "data": {"n": %d}}`+"\r\n", n, n) + reply
 		case 5:
@@ -80,8 +82,9 @@ func scriptedServer(conn net.Conn, script []byte) {
 }
 
 // FuzzConnection drives a whole monitor against a server whose answers
-// the fuzzer scripts (replies, events, errors, garbage, id-less parse
-// errors, split writes, disconnects), with concurrent callers: no panic,
+// the fuzzer scripts (replies, events, errors, replies with ids no
+// command carried, garbage, id-less parse errors, split writes,
+// disconnects), with concurrent callers: no panic,
 // every call returns, none gets another caller's reply, and nothing is
 // left running (TestMain's leak check).
 func FuzzConnection(f *testing.F) {
