@@ -114,7 +114,7 @@ type frame struct {
 	obj   bool
 	name  []byte              // the member being read (objects), decoded
 	index int                 // the element being read (arrays)
-	keys  int                 // where this object's member names start in checker.keys
+	keys  int                 // where this object's member names start in check's keys
 	set   map[string]struct{} // its names, once there are too many to compare one by one
 }
 
@@ -123,38 +123,29 @@ type frame struct {
 // members commands have, and the map keeps a huge object linear.
 const maxLinearKeys = 16
 
-// checker is the state of one checkCommand pass.
-type checker struct {
-	msg    []byte
-	frames []frame
-	keys   [][]byte // the member names of the open objects, innermost last
-	id     []byte   // the top-level "id" value
-	inline [8]frame
-}
-
 // checkCommand reports whether QEMU takes msg, an encoded command, as
 // exactly one message and answers it; oob allows a top-level "exec-oob"
 // member. It returns the canonical form of the top-level "id", if any
 // (canonicalID).
 func checkCommand(msg []byte, oob bool) (id string, err error) {
-	var k checker
-	k.msg = msg
-	k.frames = k.inline[:0]
-	if err := k.run(oob); err != nil {
+	// Typical commands fit these on the stack: the check allocates nothing.
+	var frameBuf [8]frame
+	var keyBuf [16][]byte
+	idv, err := check(msg, oob, frameBuf[:0], keyBuf[:0])
+	if err != nil || idv == nil {
 		return "", err
 	}
-	if k.id == nil {
-		return "", nil
-	}
-	return canonicalID(k.id)
+	return canonicalID(idv)
 }
 
-func (k *checker) run(oob bool) error {
-	msg := k.msg
+// check is checkCommand's pass over msg. frames are the open objects and
+// arrays, keys the member names of the open objects (innermost last),
+// both empty, with room the pass may use.
+func check(msg []byte, oob bool, frames []frame, keys [][]byte) (id []byte, err error) {
 	i := skipSpace(msg, 0)
 	if i == len(msg) || msg[i] != '{' {
 		shown := msg[i:min(len(msg), i+40)]
-		return &CommandError{Reason: fmt.Sprintf("a command must encode to a JSON object, but it encodes to %q (QEMU would wait for more bytes to know where such a value ends)", shown)}
+		return nil, &CommandError{Reason: fmt.Sprintf("a command must encode to a JSON object, but it encodes to %q (QEMU would wait for more bytes to know where such a value ends)", shown)}
 	}
 	maxDepth, tokens, tokenBytes := 0, 0, 0
 	expectKey := false // the next string is a member name
@@ -165,33 +156,33 @@ func (k *checker) run(oob bool) error {
 			i++
 			continue
 		case '{', '[':
-			k.frames = append(k.frames, frame{obj: c == '{', keys: len(k.keys)})
-			maxDepth = max(maxDepth, len(k.frames))
+			frames = append(frames, frame{obj: c == '{', keys: len(keys)})
+			maxDepth = max(maxDepth, len(frames))
 			expectKey = c == '{'
 		case '}', ']':
-			if len(k.frames) == 0 {
-				return &CommandError{Reason: "the command's JSON is not balanced"}
+			if len(frames) == 0 {
+				return nil, &CommandError{Reason: "the command's JSON is not balanced"}
 			}
-			f := &k.frames[len(k.frames)-1]
-			k.keys = k.keys[:f.keys]
+			f := &frames[len(frames)-1]
+			keys = keys[:f.keys]
 			*f = frame{}
-			k.frames = k.frames[:len(k.frames)-1]
+			frames = frames[:len(frames)-1]
 		case ':':
-			if len(k.frames) == 1 {
-				name := k.frames[0].name
+			if len(frames) == 1 {
+				name := frames[0].name
 				if !oob && string(name) == "exec-oob" {
-					return &CommandError{Member: "exec-oob", Reason: `an in-band command may not have this member: use RunOOB for out-of-band commands, whose replies may overtake in-band ones`}
+					return nil, &CommandError{Member: "exec-oob", Reason: `an in-band command may not have this member: use RunOOB for out-of-band commands, whose replies may overtake in-band ones`}
 				}
 				if !oob && string(name) == "id" {
 					vs := skipSpace(msg, i+1)
-					k.id = msg[vs:skipValue(msg, vs)]
-					if err := checkInbandID(k.id); err != nil {
-						return err
+					id = msg[vs:skipValue(msg, vs)]
+					if err := checkInbandID(id); err != nil {
+						return nil, err
 					}
 				}
 			}
 		case ',':
-			if f := &k.frames[len(k.frames)-1]; f.obj {
+			if f := &frames[len(frames)-1]; f.obj {
 				expectKey = true
 			} else {
 				f.index++
@@ -199,11 +190,11 @@ func (k *checker) run(oob bool) error {
 		case '"':
 			j, bad, why := stringEnd(msg, i)
 			if bad >= 0 {
-				return &CommandError{Member: k.path(expectKey, msg[i:j]), Reason: fmt.Sprintf("byte %d of the command begins %s, which QEMU's JSON parser refuses", bad, why)}
+				return nil, &CommandError{Member: path(frames, expectKey, msg[i:j]), Reason: fmt.Sprintf("byte %d of the command begins %s, which QEMU's JSON parser refuses", bad, why)}
 			}
 			if expectKey {
-				if err := k.addKey(msg[i:j]); err != nil {
-					return err
+				if keys, err = addKey(frames, keys, msg[i:j]); err != nil {
+					return nil, err
 				}
 				expectKey = false
 			}
@@ -217,7 +208,7 @@ func (k *checker) run(oob bool) error {
 				j++
 			}
 			if j == i {
-				return &CommandError{Reason: fmt.Sprintf("byte %d of the command (%q) is not JSON", i, msg[i])}
+				return nil, &CommandError{Reason: fmt.Sprintf("byte %d of the command (%q) is not JSON", i, msg[i])}
 			}
 			tokens++
 			tokenBytes += j - i
@@ -227,73 +218,74 @@ func (k *checker) run(oob bool) error {
 		tokens++
 		tokenBytes++
 		i++
-		if len(k.frames) == 0 {
+		if len(frames) == 0 {
 			if c != '}' && c != ']' {
-				return &CommandError{Reason: "the command is not a single JSON object"}
+				return nil, &CommandError{Reason: "the command is not a single JSON object"}
 			}
 			if err := trailing(msg, i); err != nil {
-				return err
+				return nil, err
 			}
 			break
 		}
 	}
-	if len(k.frames) != 0 {
-		return &CommandError{Reason: "the command's JSON is truncated"}
+	if len(frames) != 0 {
+		return nil, &CommandError{Reason: "the command's JSON is truncated"}
 	}
 	switch {
 	case maxDepth > qemuMaxNesting:
-		return limitError("nesting", maxDepth, qemuMaxNesting, "brackets and braces in the command (its own object included) nest")
+		return nil, limitError("nesting", maxDepth, qemuMaxNesting, "brackets and braces in the command (its own object included) nest")
 	case tokens > qemuMaxTokens:
-		return limitError("tokens", tokens, qemuMaxTokens, "the command has JSON tokens numbering")
+		return nil, limitError("tokens", tokens, qemuMaxTokens, "the command has JSON tokens numbering")
 	case tokenBytes > qemuMaxTokenBytes:
-		return limitError("token bytes", tokenBytes, qemuMaxTokenBytes, "the command's JSON tokens total bytes numbering")
+		return nil, limitError("token bytes", tokenBytes, qemuMaxTokenBytes, "the command's JSON tokens total bytes numbering")
 	}
-	return nil
+	return id, nil
 }
 
 // addKey records tok, a member name as written (quotes included), in the
-// innermost object, refusing it if the object already has it.
-func (k *checker) addKey(tok []byte) error {
+// innermost object, refusing it if the object already has it, and returns
+// keys with it.
+func addKey(frames []frame, keys [][]byte, tok []byte) ([][]byte, error) {
 	name := tok[1 : len(tok)-1]
 	if bytes.IndexByte(name, '\\') >= 0 {
 		var s string
 		json.Unmarshal(tok, &s) // cannot fail: stringEnd accepted it
 		name = []byte(s)
 	}
-	f := &k.frames[len(k.frames)-1]
+	f := &frames[len(frames)-1]
 	f.name = name
 	dup := false
 	if f.set != nil {
 		_, dup = f.set[string(name)]
 		f.set[string(name)] = struct{}{}
 	} else {
-		for _, n := range k.keys[f.keys:] {
+		for _, n := range keys[f.keys:] {
 			if bytes.Equal(n, name) {
 				dup = true
 				break
 			}
 		}
-		if k.keys = append(k.keys, name); len(k.keys)-f.keys > maxLinearKeys {
+		if keys = append(keys, name); len(keys)-f.keys > maxLinearKeys {
 			f.set = make(map[string]struct{}, 2*maxLinearKeys)
-			for _, n := range k.keys[f.keys:] {
+			for _, n := range keys[f.keys:] {
 				f.set[string(n)] = struct{}{}
 			}
-			k.keys = k.keys[:f.keys]
+			keys = keys[:f.keys]
 		}
 	}
 	if dup {
-		return &CommandError{Member: k.path(false, nil), Reason: "an object names this member twice, which QEMU's JSON parser refuses"}
+		return keys, &CommandError{Member: path(frames, false, nil), Reason: "an object names this member twice, which QEMU's JSON parser refuses"}
 	}
-	return nil
+	return keys, nil
 }
 
 // path names the member being read, as "arguments.props[2].id"; when key
 // is set, tok is a member name not yet recorded.
-func (k *checker) path(key bool, tok []byte) string {
+func path(frames []frame, key bool, tok []byte) string {
 	var b strings.Builder
-	for n, f := range k.frames {
+	for n, f := range frames {
 		name := f.name
-		last := n == len(k.frames)-1
+		last := n == len(frames)-1
 		if last && key {
 			name = bytes.Trim(tok, `"`) // as written: it may not decode
 		}
