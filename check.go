@@ -247,9 +247,11 @@ func check(msg []byte, oob bool, frames []frame, keys [][]byte) (id []byte, err 
 // keys with it.
 func addKey(frames []frame, keys [][]byte, tok []byte) ([][]byte, error) {
 	name := tok[1 : len(tok)-1]
-	if bytes.IndexByte(name, '\\') >= 0 {
+	if bytes.IndexByte(name, '\\') >= 0 || bytes.Contains(name, modifiedNUL) {
+		// Compared as QEMU stores them: escapes decoded, and U+0000 (as
+		// \u0000 or C0 80) one and the same.
 		var s string
-		json.Unmarshal(tok, &s) // cannot fail: stringEnd accepted it
+		json.Unmarshal(bytes.ReplaceAll(tok, modifiedNUL, []byte(`\u0000`)), &s) // cannot fail: stringEnd accepted it
 		name = []byte(s)
 	}
 	f := &frames[len(frames)-1]
@@ -365,7 +367,7 @@ func stringEnd(b []byte, i int) (end, bad int, why string) {
 		case c < utf8.RuneSelf:
 			i++
 		case c == 0xC0 && i+1 < len(b) && b[i+1] == 0x80:
-			i += 2 // U+0000 in the modified UTF-8 QEMU stores strings in
+			i += 2 // modifiedNUL
 		default:
 			r, n := utf8.DecodeRune(b[i:])
 			switch {
@@ -378,6 +380,9 @@ func stringEnd(b []byte, i int) (end, bad int, why string) {
 		}
 	}
 }
+
+// modifiedNUL is U+0000 in the modified UTF-8 QEMU stores strings in.
+var modifiedNUL = []byte{0xC0, 0x80}
 
 // unicodeEscape decodes the \uXXXX escape at the start of b, and a second
 // one after it when the first is a high surrogate; it returns the code

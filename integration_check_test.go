@@ -75,7 +75,7 @@ func (g diffGen) value(depth int) string {
 	default:
 		var m []string
 		for n := g.r.IntN(4); n > 0; n-- {
-			name := []string{`"a"`, `"\u0061"`, `"b"`, `"a\u0000"`, `"é"`, `"\u00e9"`, g.str()}[g.r.IntN(7)]
+			name := []string{`"a"`, `"\u0061"`, `"b"`, `"a\u0000"`, "\"a\xc0\x80\"", `"é"`, `"\u00e9"`, g.str()}[g.r.IntN(8)]
 			m = append(m, name+":"+g.value(depth+1))
 		}
 		return "{" + strings.Join(m, ",") + "}"

@@ -110,7 +110,7 @@ func canonicalID(id []byte) (string, error) {
 		return string(id), nil
 	}
 	// C0 80 is U+0000 to QEMU (modified UTF-8), which it echoes as \u0000.
-	d := json.NewDecoder(bytes.NewReader(bytes.ReplaceAll(id, []byte("\xc0\x80"), []byte(`\u0000`))))
+	d := json.NewDecoder(bytes.NewReader(bytes.ReplaceAll(id, modifiedNUL, []byte(`\u0000`))))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
