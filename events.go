@@ -119,12 +119,12 @@ func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
 }
 
 // EventsAfterChecked is EventsAfter that also says when the answer is
-// incomplete: when events after cursor have already been evicted from the
-// history, it returns those still buffered with an *OverflowError, where
-// EventsAfter's answer cannot be told from one f made short.
+// incomplete: when events after cursor of f's types (any type when f has
+// none) were evicted from the history before the lookup reached them, it
+// returns those still buffered with an *OverflowError, where EventsAfter's
+// answer cannot be told from one f made short.
 func (m *Monitor) EventsAfterChecked(cursor uint64, f EventFilter) ([]EventRecord, error) {
-	recs := m.EventsAfter(cursor, f)
-	return recs, m.events.evictedAfter(cursor)
+	return m.events.lookupChecked(newQuery(f, cursor, noSince))
 }
 
 // WaitEventAfter returns the first event with Seq > cursor that f selects,
@@ -253,17 +253,25 @@ func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor u
 // are evicted asks state again.
 func (m *Monitor) waitOutcome(ctx context.Context, cursor uint64, f EventFilter, state func(context.Context) (bool, error)) (EventRecord, error) {
 	ctx = ctxOrBackground(ctx)
+	q := newQuery(f, cursor, noSince)
+	var lostWaiting error // events were evicted during the last wait
 	for {
-		if recs := m.events.lookup(newQuery(f, cursor, noSince), 1); len(recs) > 0 {
+		from := m.EventCursor() // before the lookup: nothing falls between
+		q.afterSeq = cursor
+		if recs := m.events.lookup(q, 1); len(recs) > 0 {
 			return recs[0], nil
 		}
-		evicted := m.events.evictedAfter(cursor)
-		from := m.EventCursor()
-		if evicted != nil {
+		evicted := m.events.evictedAfter(cursor, q.Types)
+		if evicted == nil {
+			evicted = lostWaiting
+		}
+		if evicted == nil {
+			from = cursor
+		} else {
 			done, err := state(ctx)
 			switch {
 			case done:
-				if recs := m.events.lookup(newQuery(f, cursor, noSince), 1); len(recs) > 0 {
+				if recs := m.events.lookup(q, 1); len(recs) > 0 {
 					return recs[0], nil
 				}
 				return EventRecord{}, nil
@@ -272,15 +280,13 @@ func (m *Monitor) waitOutcome(ctx context.Context, cursor uint64, f EventFilter,
 			case err != nil:
 				return EventRecord{}, fmt.Errorf("%w, and QEMU's state could not be asked instead: %w", evicted, err)
 			}
-		} else {
-			from = cursor
 		}
 		r, err := m.WaitEventAfter(ctx, from, f)
 		var oe *OverflowError
 		if !errors.As(err, &oe) || oe.Oldest == 0 {
 			return r, err
 		}
-		cursor = oe.Oldest - 1
+		cursor, lostWaiting = oe.Oldest-1, oe
 	}
 }
 

@@ -143,7 +143,17 @@ type history struct {
 	waiters map[string]map[*waiter]struct{} // by type; "" = any type
 	subs    map[*Subscription]struct{}
 	err     error // set when the connection ended
+
+	// The Seq of the newest evicted event of each type, so that a query
+	// for some types learns whether it missed one of them (missing), not
+	// merely that events went. Bounded: types past maxLostTypes, and names
+	// longer than maxEventNameLen, share lostOther.
+	lost      map[string]uint64
+	lostOther uint64
 }
+
+// maxLostTypes bounds history.lost.
+const maxLostTypes = 512
 
 type waiter struct {
 	q       query
@@ -193,6 +203,7 @@ func newHistory(o Options) *history {
 		base: time.Now(), now: time.Now,
 		next: 1, max: math.MinInt64,
 		types:   make(map[string]*typeIndex),
+		lost:    make(map[string]uint64),
 		waiters: make(map[string]map[*waiter]struct{}),
 		subs:    make(map[*Subscription]struct{}),
 	}
@@ -297,6 +308,11 @@ func (h *history) dropOldest() {
 	old := &h.recs[h.head]
 	h.bytes -= old.size()
 	ti := old.ti
+	if _, ok := h.lost[ti.name]; ok || len(h.lost) < maxLostTypes && len(ti.name) <= maxEventNameLen {
+		h.lost[ti.name] = old.seq
+	} else {
+		h.lostOther = old.seq
+	}
 	ti.head++
 	if ti.live() == 0 {
 		delete(h.types, ti.name)
@@ -407,27 +423,66 @@ func (h *history) scan(q query, limit int) []EventRecord {
 	}
 }
 
-// missing returns an *OverflowError when events after Seq after have
-// been evicted, so that a lookup or wait from there could not see them
-// all. h.mu is held.
-func (h *history) missing(after uint64) error {
+// missing returns an *OverflowError when events after Seq after of one
+// of types (nil: any type) have been evicted, so that a lookup or wait
+// from there could not see them all. h.mu is held.
+func (h *history) missing(after uint64, types []string) error {
 	oldest := h.next
 	if h.len() > 0 {
 		oldest = h.recs[h.head].seq
 	}
-	if after+1 < oldest {
+	if after+1 >= oldest {
+		return nil
+	}
+	lost := len(types) == 0 || h.lostOther > after
+	for _, t := range types {
+		lost = lost || h.lost[t] > after
+	}
+	if lost {
 		return &OverflowError{Seq: after + 1, Oldest: oldest}
 	}
 	return nil
 }
 
-// evictedAfter is missing for a lookup: eviction only moves forward, so
-// checked after the lookup it covers every record the lookup missed.
-func (h *history) evictedAfter(cursor uint64) error {
+// evictedAfter reports whether events after cursor that types select
+// have been evicted.
+func (h *history) evictedAfter(cursor uint64, types []string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.expire()
-	return h.missing(cursor)
+	return h.missing(cursor, types)
+}
+
+// lookupChecked returns the buffered records q selects, and an
+// *OverflowError when some it would have selected were evicted before the
+// lookup reached them.
+func (h *history) lookupChecked(q query) ([]EventRecord, error) {
+	var out []EventRecord
+	var lost error
+	cands := make([]EventRecord, 0, scanChunk)
+	for {
+		h.mu.Lock()
+		h.expire()
+		if lost == nil {
+			lost = h.missing(q.afterSeq, q.Types)
+		}
+		if q.Match == nil {
+			out = h.find(&q, 0, out)
+			h.mu.Unlock()
+			return out, lost
+		}
+		cands = h.find(&q, scanChunk, cands[:0])
+		h.mu.Unlock()
+		for i := range cands {
+			if q.Match(&cands[i].Event) {
+				out = append(out, cands[i])
+			}
+		}
+		if len(cands) < scanChunk {
+			return out, lost
+		}
+		q.afterSeq = cands[len(cands)-1].Seq
+	}
 }
 
 // wait returns the first record q selects, buffered or future. The waiter
@@ -444,7 +499,7 @@ func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 	h.mu.Lock()
 	h.expire()
 	if q.since == noSince {
-		if err := h.missing(q.afterSeq); err != nil {
+		if err := h.missing(q.afterSeq, q.Types); err != nil {
 			h.mu.Unlock()
 			return EventRecord{}, err
 		}
@@ -540,7 +595,7 @@ func (h *history) scanOnce(q *query, strict bool) (EventRecord, bool, error) {
 		h.mu.Lock()
 		h.expire()
 		if strict {
-			if err := h.missing(q.afterSeq); err != nil {
+			if err := h.missing(q.afterSeq, q.Types); err != nil {
 				h.mu.Unlock()
 				return EventRecord{}, false, err
 			}
@@ -748,7 +803,7 @@ func (h *history) pump(s *Subscription, q query) {
 				h.mu.Unlock()
 				return
 			}
-			if err := h.missing(q.afterSeq); err != nil {
+			if err := h.missing(q.afterSeq, q.Types); err != nil {
 				h.closeSub(s, err)
 				h.mu.Unlock()
 				return

@@ -2,6 +2,8 @@ package qmp_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,6 +68,9 @@ func TestOutcomeWaitsAfterEviction(t *testing.T) {
 	}
 
 	cur = m.EventCursor()
+	s.SendEvent("BLOCK_JOB_READY", map[string]string{"device": "job0", "type": "mirror"})
+	s.SendEvent("BLOCK_JOB_COMPLETED", map[string]string{"device": "job0", "type": "mirror"})
+	s.SendEvent("MIGRATION", map[string]string{"status": "completed"})
 	flood()
 	if r, err := m.WaitBlockJobReady(ctx, "job0", cur); err != nil || r.Seq != 0 {
 		t.Fatalf("WaitBlockJobReady after eviction, job ready = Seq %d, %v", r.Seq, err)
@@ -80,5 +85,68 @@ func TestOutcomeWaitsAfterEviction(t *testing.T) {
 	}
 	if st, err := m.WaitMigration(ctx, cur); err != nil || st != "completed" {
 		t.Fatalf("WaitMigration after eviction = %q, %v; want query-migrate's completed", st, err)
+	}
+}
+
+// Only the eviction of events a query selects fails it: a wait or
+// subscription for some types carries on while events of other types are
+// evicted, by count or by age, with or without a Match.
+func TestEvictionOfOtherTypesIsNoOverflow(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, &qmp.Options{EventHistory: 10})
+	ctx := ctxT(t, 5*time.Second)
+	match := func(*qmp.Event) bool { return true }
+	cur := m.EventCursor()
+	sub := m.Subscribe(ctx, qmp.EventFilter{Types: []string{"RESUME"}, Match: match}, 4)
+	defer sub.Close()
+	for i := 0; i < 30; i++ {
+		s.SendEvent("STOP", nil)
+	}
+	evSync(t, m)
+	s.SendEvent("RESUME", nil)
+	for _, f := range []qmp.EventFilter{{Types: []string{"RESUME"}}, {Types: []string{"RESUME"}, Match: match}} {
+		if r, err := m.WaitEventAfter(ctx, cur, f); err != nil || r.Type != "RESUME" {
+			t.Fatalf("WaitEventAfter(RESUME) past 30 evicted STOPs = %+v, %v", r, err)
+		}
+	}
+	if recs, err := m.EventsAfterChecked(cur, qmp.EventFilter{Types: []string{"RESUME"}}); err != nil || len(recs) != 1 {
+		t.Fatalf("EventsAfterChecked(RESUME) = %d, %v; want the RESUME and no error", len(recs), err)
+	}
+	if _, err := m.EventsAfterChecked(cur, qmp.EventFilter{Types: []string{"STOP"}}); !errors.As(err, new(*qmp.OverflowError)) {
+		t.Fatalf("EventsAfterChecked(STOP) = %v, want an *OverflowError", err)
+	}
+	select {
+	case r, ok := <-sub.C:
+		if !ok || r.Type != "RESUME" {
+			t.Fatalf("subscription: %+v, %v (Err %v)", r, ok, sub.Err())
+		}
+	case <-ctx.Done():
+		t.Fatal("the subscription did not deliver RESUME")
+	}
+}
+
+// An outcome's event evicted while the wait runs: the wait asks QEMU's
+// state rather than wait for an event that is gone.
+func TestOutcomeEvictedDuringTheWait(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	s.Handle("query-block-jobs", func(*qmptest.Server, *qmptest.Request) qmptest.Reply { return qmptest.Reply{Return: []any{}} })
+	m := dial(t, s, &qmp.Options{EventHistory: 10})
+	cur := m.EventCursor()
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		res, err := m.WaitBlockJob(ctxT(t, 5*time.Second), "job0", cur)
+		if err == nil && res.Status != "completed" && res.Status != "ended" {
+			err = fmt.Errorf("status %q", res.Status)
+		}
+		done <- err
+	}()
+	<-started
+	burst := `{"event": "BLOCK_JOB_COMPLETED", "data": {"device": "job0", "type": "mirror"}, "timestamp": {"seconds": 1, "microseconds": 0}}` + "\r\n" +
+		strings.Repeat(`{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 0}}`+"\r\n", 50)
+	s.SendRaw([]byte(burst))
+	if err := <-done; err != nil {
+		t.Fatalf("WaitBlockJob with its event evicted during the wait: %v", err)
 	}
 }
