@@ -2,6 +2,7 @@ package qmp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -163,13 +164,21 @@ func TestSecretsNeverLogged(t *testing.T) {
 	} {
 		m.Run(cmd, nil)
 	}
+	for _, raw := range []string{
+		`{"execute": "object-add", "arguments": {"qom-type": "s\u0065cret", "id": "sec1", "data": "S3CRET-escaped"}}`,
+		`{"execute": "set_password", "arguments": {"protocol": "vnc", "pass\u0077ord": "S3CRET-escaped-name"}}`,
+		`{"execute": "object-add", "arguments": {"qom-type": "secret", "id": "sec2", "props": {"data": "S3CRET-props"}}}`,
+	} {
+		m.Run(json.RawMessage(raw), nil)
+	}
+
 	m.Close()
 	out := buf.String()
 	if strings.Contains(out, "S3CRET") || strings.Contains(out, "UzNDUkVU") {
 		t.Fatalf("a secret reached the log:\n%s", out)
 	}
-	if n := strings.Count(out, "redacted"); n != 6+6 { // and each of their replies
-		t.Fatalf("%d values redacted, want 12:\n%s", n, out)
+	if n := strings.Count(out, "redacted"); n != 9+9 { // and each of their replies
+		t.Fatalf("%d values redacted, want 18:\n%s", n, out)
 	}
 	if !strings.Contains(out, `"id":"sec0"`) || !strings.Contains(out, `"set_password \u003credacted\u003e"`) {
 		t.Fatalf("redaction took more than the secrets:\n%s", out)

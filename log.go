@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -11,8 +12,20 @@ import (
 
 // Traffic logging (Options.Logger, whose doc lists the attributes).
 
-// logLimit is how many bytes of a message a record carries.
-const logLimit = 8 << 10
+// logLimit is how many bytes of a message a record carries, and
+// logNameLimit how many of its name and id.
+const (
+	logLimit     = 8 << 10
+	logNameLimit = 256
+)
+
+// logCut shortens a name or id for a record, saying how much it dropped.
+func logCut(s string) string {
+	if len(s) <= logNameLimit {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes cut)", s[:logNameLimit], len(s)-logNameLimit)
+}
 
 // logMsg records one message sent or received at debug level.
 func (m *Monitor) logMsg(dir string, msg []byte) {
@@ -68,10 +81,10 @@ func trafficAttrs(dir string, msg []byte, latency time.Duration) []slog.Attr {
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.String("dir", dir), slog.String("kind", d.kind))
 	if d.name != "" {
-		attrs = append(attrs, slog.String("name", d.name))
+		attrs = append(attrs, slog.String("name", logCut(d.name)))
 	}
 	if d.id != nil {
-		attrs = append(attrs, slog.String("id", string(d.id)))
+		attrs = append(attrs, slog.String("id", logCut(string(d.id))))
 	}
 	attrs = append(attrs, slog.Int("size", len(msg)))
 	if len(msg) > logLimit {
@@ -210,8 +223,9 @@ const redacted = "<redacted>"
 // redacted (Options.Logger lists them), and whether it replaced any. Only
 // commands that could hold one are decoded.
 func redact(msg []byte) ([]byte, bool) {
+	// Names may be spelt with escapes ("pass\u0077ord"), which QEMU decodes.
 	if !bytes.Contains(msg, []byte("password")) && !bytes.Contains(msg, []byte("secret")) &&
-		!bytes.Contains(msg, []byte("human-monitor-command")) {
+		!bytes.Contains(msg, []byte("human-monitor-command")) && bytes.IndexByte(msg, '\\') < 0 {
 		return msg, false
 	}
 	var cmd map[string]any
@@ -220,10 +234,19 @@ func redact(msg []byte) ([]byte, bool) {
 	}
 	args, _ := cmd["arguments"].(map[string]any)
 	changed := redactSecrets(args)
-	switch cmd["execute"] {
+	name := cmd["execute"]
+	if name == nil {
+		name = cmd["exec-oob"]
+	}
+	switch name {
 	case "object-add":
-		if args["qom-type"] == "secret" && args["data"] != nil {
-			args["data"], changed = redacted, true
+		if args["qom-type"] == "secret" {
+			if args["data"] != nil {
+				args["data"], changed = redacted, true
+			}
+			if props, _ := args["props"].(map[string]any); props["data"] != nil { // QEMU 5.2's form
+				props["data"], changed = redacted, true
+			}
 		}
 	case "human-monitor-command":
 		line, _ := args["command-line"].(string)

@@ -55,3 +55,18 @@ func TestDescribeMsg(t *testing.T) {
 		t.Errorf("describeMsg(nested garbage) = %+v", d)
 	}
 }
+
+// redact covers out-of-band commands too, and records cut a message's
+// name and id as they cut its JSON.
+func TestRedactOOBAndCutNames(t *testing.T) {
+	out, changed := redact([]byte(`{"exec-oob": "object-add", "arguments": {"qom-type": "secret", "id": "s", "data": "S3CRET"}, "id": "oob-1"}`))
+	if !changed || bytes.Contains(out, []byte("S3CRET")) {
+		t.Fatalf("redact(exec-oob object-add secret) = %s, %v", out, changed)
+	}
+	long := strings.Repeat("n", 1<<20)
+	for _, a := range trafficAttrs("recv", []byte(`{"event": "`+long+`", "id": "`+long+`", "timestamp": {"seconds": 1, "microseconds": 0}}`), 0) {
+		if (a.Key == "name" || a.Key == "id") && len(a.Value.String()) > logNameLimit+64 {
+			t.Fatalf("attribute %s carries %d bytes", a.Key, len(a.Value.String()))
+		}
+	}
+}

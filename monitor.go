@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -47,12 +48,13 @@ type Options struct {
 	//	json     the message as raw JSON, which JSON handlers embed
 	//	         unescaped; a string when it was cut or is not valid JSON
 	//	cut      how many bytes were cut from the end of json (messages
-	//	         over 8 KiB)
+	//	         over 8 KiB); name and id are cut past 256 bytes
 	//	latency  for a reply, how long after its command was sent
 	//
 	// Secrets never reach it: in commands sent, the values of members
 	// named "password", "new-password" or "old-password" (at any depth),
-	// the "data" of an object-add of qom-type "secret", and all but the
+	// the "data" of an object-add of qom-type "secret" (also under
+	// "props", QEMU 5.2's form), and all but the
 	// first word of a human-monitor-command line that mentions a password
 	// or a secret are replaced by "<redacted>".
 	//
@@ -130,6 +132,8 @@ type Monitor struct {
 	inband  callQueue
 	oobIDs  map[string]*call
 	err     error // terminal error once the connection ended
+
+	maxIDLen atomic.Int64 // the longest in-band id sent, canonical: bounds the echoes the router decodes
 
 	// The writer's own state, touched only by the active writer.
 	raw      syscall.RawConn // nil: conn cannot be written without blocking
@@ -234,7 +238,8 @@ func (m *Monitor) Err() error {
 
 // Close closes the connection and waits for the reader goroutine to exit,
 // and for the Logger's handler to have been given every record (except
-// when Close is called from that handler). Every pending call and wait
+// when Close is called from that handler: a handler that blocks, on
+// something the caller of Close holds for one, holds Close too). Every pending call and wait
 // returns an error for which IsSocketClosed is true. The event history
 // stays readable. Close is idempotent, never sends anything, may be called
 // from any goroutine and any callback (EventFilter.Match, the Logger's

@@ -572,3 +572,28 @@ func TestCallerStringsQEMUWouldRefuse(t *testing.T) {
 	}
 	checkOwnReplies(t, m, 4, 20)
 }
+
+// TestHostileReplyIDsCostTheirSize: a reply carrying a huge id is not
+// decoded (it would cost many times its size): it matches nothing and is
+// dropped, and the caller gets its own reply.
+func TestHostileReplyIDsCostTheirSize(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	huge := []byte(`{"return": {"N": 666}, "id": [` + strings.Repeat("0,", 4<<20) + "0]}\r\n" + `{"return": {"N": 1}}` + "\r\n")
+	s.Handle("forge", func(s *qmptest.Server, r *qmptest.Request) qmptest.Reply {
+		s.SendRaw(huge)
+		return qmptest.Reply{NoReply: true}
+	})
+	m := dial(t, s, nil)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var got echoN
+	if err := m.Run(qmp.Command{Name: "forge"}, &got); err != nil || got.N != 1 {
+		t.Fatalf("forge = %+v, %v; want its own reply", got, err)
+	}
+	runtime.ReadMemStats(&after)
+	// Reading it costs a few times its size (the read buffer grows); decoding
+	// the id into Go values cost ~76 times.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 6*uint64(len(huge)) {
+		t.Fatalf("a %d-byte reply id cost %d bytes", len(huge), alloc)
+	}
+}
