@@ -95,14 +95,18 @@ func object(t *qmp.SchemaType) *qmp.SchemaType {
 // o's own dotted position ("file." below blockdev-add).
 func members(o *qmp.SchemaType, given map[string]string, prefix string) map[string]*qmp.SchemaType {
 	out := map[string]*qmp.SchemaType{}
-	collect(o, given, prefix, out, 0)
+	collect(o, given, prefix, out, map[*qmp.SchemaType]bool{})
 	return out
 }
 
-func collect(o *qmp.SchemaType, given map[string]string, prefix string, out map[string]*qmp.SchemaType, depth int) {
-	if o == nil || depth > 8 {
+// collect visits each type once: the schema is QEMU's to choose, and
+// branches that share types (or list themselves) would otherwise cost
+// more than the schema's size.
+func collect(o *qmp.SchemaType, given map[string]string, prefix string, out map[string]*qmp.SchemaType, seen map[*qmp.SchemaType]bool) {
+	if o == nil || seen[o] {
 		return
 	}
+	seen[o] = true
 	for _, m := range o.Members {
 		out[m.Name] = m.Type
 	}
@@ -114,7 +118,7 @@ func collect(o *qmp.SchemaType, given map[string]string, prefix string, out map[
 		if haveTag && v.Case != tagValue {
 			continue
 		}
-		collect(v.Type, given, prefix, out, depth+1)
+		collect(v.Type, given, prefix, out, seen)
 	}
 }
 
@@ -186,13 +190,15 @@ func (a *argSchema) values(cmd, key string, given map[string]string) []string {
 		return nil
 	}
 	t := members(o, given, dotted(parts[:len(parts)-1]))[parts[len(parts)-1]]
-	return scalarValues(t, 0)
+	return scalarValues(t, map[*qmp.SchemaType]bool{})
 }
 
-func scalarValues(t *qmp.SchemaType, depth int) []string {
-	if t == nil || depth > 4 {
+// scalarValues visits each type once, as collect does.
+func scalarValues(t *qmp.SchemaType, seen map[*qmp.SchemaType]bool) []string {
+	if t == nil || seen[t] {
 		return nil
 	}
+	seen[t] = true
 	var v []string
 	switch t.MetaType {
 	case "enum":
@@ -203,7 +209,7 @@ func scalarValues(t *qmp.SchemaType, depth int) []string {
 		}
 	case "alternate":
 		for _, alt := range t.Alternatives {
-			v = append(v, scalarValues(alt, depth+1)...)
+			v = append(v, scalarValues(alt, seen)...)
 		}
 	}
 	sort.Strings(v)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
 )
@@ -175,5 +179,40 @@ func TestCompleteHMP(t *testing.T) {
 		if _, cands := completeAt(c, line); strings.Join(cands, "|") != want {
 			t.Errorf("HMP %q: %q, want %q", line, strings.Join(cands, "|"), want)
 		}
+	}
+}
+
+// TestArgSchemaFanOut: a hostile schema whose union branches all lead to
+// the same union, nine levels deep and sixteen wide (16^9 paths), is
+// walked once per type: completion answers at once instead of for ever.
+func TestArgSchemaFanOut(t *testing.T) {
+	var es []map[string]any
+	es = append(es, map[string]any{"name": "c", "meta-type": "command", "arg-type": "u0", "ret-type": "u0"},
+		map[string]any{"name": "e", "meta-type": "enum", "values": []string{"a", "b"}},
+		map[string]any{"name": "alt", "meta-type": "alternate", "members": []map[string]any{{"type": "e"}, {"type": "alt"}}})
+	for i := 0; i < 9; i++ {
+		var vs []map[string]any
+		for k := 0; k < 16; k++ {
+			vs = append(vs, map[string]any{"case": fmt.Sprintf("v%d", k), "type": fmt.Sprintf("u%d", i+1)})
+		}
+		es = append(es, map[string]any{"name": fmt.Sprintf("u%d", i), "meta-type": "object", "tag": "kind", "variants": vs,
+			"members": []map[string]any{{"name": "kind", "type": "e"}, {"name": fmt.Sprintf("m%d", i), "type": "alt"}}})
+	}
+	es = append(es, map[string]any{"name": "u9", "meta-type": "object", "members": []map[string]any{{"name": "last", "type": "alt"}}})
+	raw, _ := json.Marshal(es)
+	s, err := qmp.ParseSchema(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &argSchema{s: s}
+	done := make(chan []string, 1)
+	go func() { done <- append(a.argNames("c", nil, map[string]string{}), a.values("c", "m0", map[string]string{})...) }()
+	select {
+	case got := <-done:
+		if !slices.Contains(got, "last=") || !slices.Contains(got, "m8=") || !slices.Contains(got, "a") {
+			t.Fatalf("completions = %q, want every level's member and the enum's values", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("completion on a fan-out schema did not finish in 10 s")
 	}
 }
