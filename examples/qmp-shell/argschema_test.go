@@ -206,7 +206,9 @@ func TestArgSchemaFanOut(t *testing.T) {
 	}
 	a := &argSchema{s: s}
 	done := make(chan []string, 1)
-	go func() { done <- append(a.argNames("c", nil, map[string]string{}), a.values("c", "m0", map[string]string{})...) }()
+	go func() {
+		done <- append(a.argNames("c", nil, map[string]string{}), a.values("c", "m0", map[string]string{})...)
+	}()
 	select {
 	case got := <-done:
 		if !slices.Contains(got, "last=") || !slices.Contains(got, "m8=") || !slices.Contains(got, "a") {
