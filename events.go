@@ -110,11 +110,11 @@ func (m *Monitor) waitSecs(ctx context.Context, after uint64, f EventFilter) (*E
 
 // EventCursor returns the Seq of the newest event received so far (0 when
 // none). Events that arrive later have larger Seq.
-func (m *Monitor) EventCursor() uint64 { return m.events.cursor() }
+func (m *Monitor) EventCursor() EventCursor { return m.events.cursor() }
 
 // EventsAfter returns the buffered events with Seq > cursor that f selects,
 // whatever their timestamps.
-func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
+func (m *Monitor) EventsAfter(cursor EventCursor, f EventFilter) []EventRecord {
 	return m.events.lookup(newQuery(f, cursor, noSince), 0)
 }
 
@@ -123,7 +123,7 @@ func (m *Monitor) EventsAfter(cursor uint64, f EventFilter) []EventRecord {
 // none) were evicted from the history before the lookup reached them, it
 // returns those still buffered with an *OverflowError, where EventsAfter's
 // answer cannot be told from one f made short.
-func (m *Monitor) EventsAfterChecked(cursor uint64, f EventFilter) ([]EventRecord, error) {
+func (m *Monitor) EventsAfterChecked(cursor EventCursor, f EventFilter) ([]EventRecord, error) {
 	return m.events.lookupChecked(newQuery(f, cursor, noSince))
 }
 
@@ -134,7 +134,7 @@ func (m *Monitor) EventsAfterChecked(cursor uint64, f EventFilter) ([]EventRecor
 // buffered (a loop that waits event by event thus stops at its ctx); a
 // cursor whose next events were evicted from the history returns an
 // *OverflowError.
-func (m *Monitor) WaitEventAfter(ctx context.Context, cursor uint64, f EventFilter) (EventRecord, error) {
+func (m *Monitor) WaitEventAfter(ctx context.Context, cursor EventCursor, f EventFilter) (EventRecord, error) {
 	return m.events.wait(ctxOrBackground(ctx), newQuery(f, cursor, noSince))
 }
 
@@ -220,7 +220,7 @@ func deviceDeletedFilter(device string) EventFilter {
 // buffered, else a zero EventRecord and nil. (QEMU may remove a device
 // before it sends DEVICE_DELETED, so a device's absence is not asked
 // otherwise: the event is the better answer.)
-func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor uint64) (EventRecord, error) {
+func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor EventCursor) (EventRecord, error) {
 	r, err := m.waitOutcome(ctx, cursor, deviceDeletedFilter(device), func(ctx context.Context) (bool, error) {
 		path := device
 		if !strings.HasPrefix(path, "/") {
@@ -251,7 +251,7 @@ func (m *Monitor) WaitDeviceDeleted(ctx context.Context, device string, cursor u
 // come meanwhile, else a zero EventRecord. A state that cannot be asked
 // fails the wait with an error that says both. A wait during which events
 // are evicted asks state again.
-func (m *Monitor) waitOutcome(ctx context.Context, cursor uint64, f EventFilter, state func(context.Context) (bool, error)) (EventRecord, error) {
+func (m *Monitor) waitOutcome(ctx context.Context, cursor EventCursor, f EventFilter, state func(context.Context) (bool, error)) (EventRecord, error) {
 	ctx = ctxOrBackground(ctx)
 	q := newQuery(f, cursor, noSince)
 	var lostWaiting error // events were evicted during the last wait
@@ -439,7 +439,7 @@ func (m *Monitor) blockJobState(ctx context.Context, id string) (*BlockJobInfo, 
 // returns a *BlockJobPausedError; other I/O errors do not end the wait.
 // When the events after cursor were evicted from the history, it asks QEMU
 // (query-block-jobs): a job QEMU no longer has has ended ("ended").
-func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor uint64) (*BlockJobResult, error) {
+func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor EventCursor) (*BlockJobResult, error) {
 	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(device, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
 		job, err := m.blockJobState(ctx, device)
 		return job == nil && err == nil, err
@@ -494,7 +494,7 @@ func (e *MigrationError) Error() string {
 // is on (migrate-set-capabilities): unless a final event is already
 // buffered, WaitMigration asks QEMU (query-migrate-capabilities) and
 // returns ErrMigrationEventsOff at once when it is off.
-func (m *Monitor) WaitMigration(ctx context.Context, cursor uint64) (string, error) {
+func (m *Monitor) WaitMigration(ctx context.Context, cursor EventCursor) (string, error) {
 	ctx = ctxOrBackground(ctx)
 	final := func(d *MigrationEventData) bool {
 		return d.Status == "completed" || d.Status == "failed" || d.Status == "cancelled"
@@ -559,6 +559,6 @@ func (m *Monitor) migrationEventsOn(ctx context.Context) error {
 
 // WaitShutdown waits for the SHUTDOWN event after cursor. It also finds one
 // that arrived just before QEMU closed the connection.
-func (m *Monitor) WaitShutdown(ctx context.Context, cursor uint64) (EventRecord, error) {
+func (m *Monitor) WaitShutdown(ctx context.Context, cursor EventCursor) (EventRecord, error) {
 	return m.WaitEventAfter(ctx, cursor, EventFilter{Types: []string{"SHUTDOWN"}})
 }

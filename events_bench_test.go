@@ -61,7 +61,7 @@ func evIngest(b *testing.B, subscribers int) {
 	b.ResetTimer()
 	start := time.Now()
 	s.SendRaw(buf)
-	if _, err := m.WaitEventAfter(ctx, cur+uint64(b.N)-1, qmp.EventFilter{}); err != nil {
+	if _, err := m.WaitEventAfter(ctx, cur+qmp.EventCursor(b.N)-1, qmp.EventFilter{}); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < subscribers; i++ {
@@ -91,7 +91,7 @@ func BenchmarkEventMemory(b *testing.B) {
 	cur := m.EventCursor()
 	b.ResetTimer()
 	s.SendRaw(buf)
-	if _, err := m.WaitEventAfter(ctx, cur+uint64(b.N)-1, qmp.EventFilter{}); err != nil {
+	if _, err := m.WaitEventAfter(ctx, cur+qmp.EventCursor(b.N)-1, qmp.EventFilter{}); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
@@ -113,7 +113,7 @@ func BenchmarkEventWakeup(b *testing.B) {
 		err error
 		at  time.Time
 	}
-	ready, done := make(chan uint64), make(chan res)
+	ready, done := make(chan qmp.EventCursor), make(chan res)
 	go func() {
 		for cur := range ready {
 			_, err := m.WaitEventAfter(ctx, cur, qmp.EventFilter{Types: []string{"PING"}})

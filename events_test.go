@@ -98,7 +98,7 @@ func TestEventsSeqOrderAndTimestamps(t *testing.T) {
 		t.Fatalf("EventsAfter(0) returned %d events, want %d", len(recs), n)
 	}
 	for i, r := range recs {
-		if r.Seq != uint64(i+1) {
+		if r.Seq != qmp.EventCursor(i+1) {
 			t.Fatalf("event %d has Seq %d, want %d", i, r.Seq, i+1)
 		}
 		if want := fmt.Sprintf("EV_%d", i%3); r.Type != want || evN(t, &r.Event) != i {
@@ -167,15 +167,15 @@ func TestEventsOutOfOrderTimestamps(t *testing.T) {
 	if len(all) != 300 {
 		t.Fatalf("history holds %d events, want 300", len(all))
 	}
-	seqs := func(rs []qmp.EventRecord) []uint64 {
-		out := []uint64{}
+	seqs := func(rs []qmp.EventRecord) []qmp.EventCursor {
+		out := []qmp.EventCursor{}
 		for _, r := range rs {
 			out = append(out, r.Seq)
 		}
 		return out
 	}
-	brute := func(t string, sinceMicro int64) []uint64 {
-		out := []uint64{}
+	brute := func(t string, sinceMicro int64) []qmp.EventCursor {
+		out := []qmp.EventCursor{}
 		for _, r := range all {
 			if (t == "" || r.Type == t) && int64(r.Timestamp.Seconds)*1e6+int64(r.Timestamp.Microseconds) >= sinceMicro {
 				out = append(out, r.Seq)
@@ -207,7 +207,7 @@ func TestEventsOutOfOrderTimestamps(t *testing.T) {
 		}
 		want := brute("A", us)
 		wantBC := brute("", us)
-		wantBC = slices.DeleteFunc(wantBC, func(q uint64) bool { return all[q-1].Type == "A" })
+		wantBC = slices.DeleteFunc(wantBC, func(q qmp.EventCursor) bool { return all[q-1].Type == "A" })
 		if got := seqs(m.EventsSince(time.UnixMicro(us), qmp.EventFilter{Types: []string{"B", "C"}})); !slices.Equal(got, wantBC) {
 			t.Fatalf("EventsSince(%d µs, B|C) = %v, want %v", us, got, wantBC)
 		}
@@ -294,7 +294,7 @@ func TestEventsCountEviction(t *testing.T) {
 			len(recs), recs[0].Seq, recs[len(recs)-1].Seq)
 	}
 	for i, r := range recs {
-		if r.Seq != uint64(51+i) || evN(t, &r.Event) != 50+i {
+		if r.Seq != qmp.EventCursor(51+i) || evN(t, &r.Event) != 50+i {
 			t.Fatalf("position %d: Seq %d n=%d", i, r.Seq, evN(t, &r.Event))
 		}
 	}
@@ -360,7 +360,7 @@ func TestEventsByteEviction(t *testing.T) {
 	}
 	total := 0
 	for i, r := range recs {
-		if r.Seq != uint64(20-len(recs)+1+i) {
+		if r.Seq != qmp.EventCursor(20-len(recs)+1+i) {
 			t.Fatalf("not a suffix: position %d has Seq %d", i, r.Seq)
 		}
 		total += evSize(r)
@@ -1090,7 +1090,7 @@ func TestEventsSubscribeFilters(t *testing.T) {
 		t.Fatalf("filtered subscriber got n=%v, want [4 6 10]", ns)
 	}
 	for i, r := range evTake(t, sub2, 9) {
-		if r.Seq != uint64(i+2) || evN(t, &r.Event) != []int{1, 2, 3, 4, 5, 6, 7, 8, 10}[i] {
+		if r.Seq != qmp.EventCursor(i+2) || evN(t, &r.Event) != []int{1, 2, 3, 4, 5, 6, 7, 8, 10}[i] {
 			t.Fatalf("wildcard subscriber event %d = Seq %d n=%d", i, r.Seq, evN(t, &r.Event))
 		}
 	}
@@ -1123,7 +1123,7 @@ func TestEventsSubscribeOverflow(t *testing.T) {
 	evSync(t, m) // the reply came through although the slow one is full
 	got := evRecv(t, fastGot, "fast subscriber")
 	for i, r := range got {
-		if r.Seq != uint64(i+2) {
+		if r.Seq != qmp.EventCursor(i+2) {
 			t.Fatalf("fast subscriber event %d has Seq %d", i, r.Seq)
 		}
 	}

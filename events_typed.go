@@ -135,7 +135,7 @@ func (e *JobEndedError) Error() string {
 // it asks QEMU (query-block-jobs): a job that is ready returns a zero
 // EventRecord, one QEMU no longer has a *JobEndedError with a zero Event.
 // Use WaitBlockJob for how a job ended.
-func (m *Monitor) WaitBlockJobReady(ctx context.Context, jobID string, cursor uint64) (EventRecord, error) {
+func (m *Monitor) WaitBlockJobReady(ctx context.Context, jobID string, cursor EventCursor) (EventRecord, error) {
 	gone := false
 	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(jobID, "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
 		job, err := m.blockJobState(ctx, jobID)
@@ -163,7 +163,7 @@ var jobStatusOrder = map[string]int{"waiting": 1, "pending": 2, "aborting": 3, "
 // reaches a status after which status cannot come (aborting, concluded or
 // null before it, or waiting/pending past an earlier status), it returns
 // a *JobEndedError.
-func (m *Monitor) WaitJobStatus(ctx context.Context, id, status string, cursor uint64) (EventRecord, error) {
+func (m *Monitor) WaitJobStatus(ctx context.Context, id, status string, cursor EventCursor) (EventRecord, error) {
 	want := jobStatusOrder[status]
 	f := EventFilter{
 		Types: []string{"JOB_STATUS_CHANGE"},

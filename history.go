@@ -14,12 +14,21 @@ import (
 	"time"
 )
 
+// EventCursor is a position in a monitor's event history: the Seq of an
+// event, or EventCursor() taken before a command so that a wait or lookup
+// "after" it sees exactly the events that came later. It is a type of its
+// own so that a cursor and a Unix time in seconds (the v2.0.4 calls'
+// "after") cannot be mixed up: WaitDeviceDeleted(ctx, id,
+// uint64(time.Now().Unix())) does not compile. The zero cursor is before
+// the first event.
+type EventCursor uint64
+
 // EventRecord is an event as the history holds it. Its Data is shared with
 // the history and every other reader of the event: treat it as read-only.
 type EventRecord struct {
 	// Seq numbers events in arrival order, from 1, without gaps. It is the
 	// cursor for EventsAfter and WaitEventAfter.
-	Seq uint64
+	Seq EventCursor
 	// Received is when the monitor read the event: the monitor's start time
 	// plus the time elapsed since on the monotonic clock, so a step of the
 	// wall clock neither reorders nor ages events.
@@ -54,12 +63,12 @@ const noSince = math.MinInt64
 // query is what every lookup and wait reduces to.
 type query struct {
 	EventFilter
-	afterSeq uint64 // only Seq > afterSeq
-	since    int64  // only QEMU timestamps >= since (µs since the epoch); noSince: any
+	afterSeq EventCursor // only Seq > afterSeq
+	since    int64       // only QEMU timestamps >= since (µs since the epoch); noSince: any
 }
 
 // newQuery builds a query; a "" among f.Types means any type.
-func newQuery(f EventFilter, afterSeq uint64, since int64) query {
+func newQuery(f EventFilter, afterSeq EventCursor, since int64) query {
 	if slices.Contains(f.Types, "") {
 		f.Types = nil
 	}
@@ -81,7 +90,7 @@ type rec struct {
 	data   json.RawMessage
 	ti     *typeIndex // the event's type (ti.name) and its index
 	micros int64      // QEMU's timestamp, µs since the epoch (add normalises it)
-	seq    uint64
+	seq    EventCursor
 	mono   int64 // when it was received: ns since history.base, monotonic
 	pmax   int64 // largest QEMU timestamp (µs) of this and all earlier events
 }
@@ -104,7 +113,7 @@ func (r *rec) size() int { return len(r.data) + len(r.ti.name) + 96 }
 // here by Seq, so the index costs 8 bytes an event.
 type typeIndex struct {
 	name string
-	seqs []uint64
+	seqs []EventCursor
 	head int
 }
 
@@ -136,8 +145,8 @@ type history struct {
 	recs  []rec
 	head  int
 	bytes int
-	next  uint64 // Seq of the next event
-	max   int64  // pmax of the newest event
+	next  EventCursor // Seq of the next event
+	max   int64       // pmax of the newest event
 	types map[string]*typeIndex
 
 	waiters map[string]map[*waiter]struct{} // by type; "" = any type
@@ -148,8 +157,8 @@ type history struct {
 	// for some types learns whether it missed one of them (missing), not
 	// merely that events went. Bounded: types past maxLostTypes, and names
 	// longer than maxEventNameLen, share lostOther.
-	lost      map[string]uint64
-	lostOther uint64
+	lost      map[string]EventCursor
+	lostOther EventCursor
 }
 
 // maxLostTypes bounds history.lost.
@@ -203,7 +212,7 @@ func newHistory(o Options) *history {
 		base: time.Now(), now: time.Now,
 		next: 1, max: math.MinInt64,
 		types:   make(map[string]*typeIndex),
-		lost:    make(map[string]uint64),
+		lost:    make(map[string]EventCursor),
 		waiters: make(map[string]map[*waiter]struct{}),
 		subs:    make(map[*Subscription]struct{}),
 	}
@@ -327,7 +336,7 @@ func (h *history) dropOldest() {
 func (h *history) len() int { return len(h.recs) - h.head }
 
 // at returns the record with the given Seq, which must be live.
-func (h *history) at(seq uint64) *rec { return &h.recs[h.head+int(seq-h.recs[h.head].seq)] }
+func (h *history) at(seq EventCursor) *rec { return &h.recs[h.head+int(seq-h.recs[h.head].seq)] }
 
 // find appends to out the records q's types, sequence and time bounds
 // select, in arrival order, stopping after limit of them when limit > 0.
@@ -387,7 +396,7 @@ func (h *history) find(q *query, limit int, out []EventRecord) []EventRecord {
 }
 
 // startBySeq is the position in the live records of the first Seq > after.
-func (h *history) startBySeq(after uint64) int {
+func (h *history) startBySeq(after EventCursor) int {
 	first := h.recs[h.head].seq
 	if after < first {
 		return 0
@@ -426,7 +435,7 @@ func (h *history) scan(q query, limit int) []EventRecord {
 // missing returns an *OverflowError when events after Seq after of one
 // of types (nil: any type) have been evicted, so that a lookup or wait
 // from there could not see them all. h.mu is held.
-func (h *history) missing(after uint64, types []string) error {
+func (h *history) missing(after EventCursor, types []string) error {
 	oldest := h.next
 	if h.len() > 0 {
 		oldest = h.recs[h.head].seq
@@ -446,7 +455,7 @@ func (h *history) missing(after uint64, types []string) error {
 
 // evictedAfter reports whether events after cursor that types select
 // have been evicted.
-func (h *history) evictedAfter(cursor uint64, types []string) error {
+func (h *history) evictedAfter(cursor EventCursor, types []string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.expire()
@@ -674,7 +683,7 @@ func (h *history) lookup(q query, limit int) []EventRecord {
 	return h.find(&q, limit, nil)
 }
 
-func (h *history) cursor() uint64 {
+func (h *history) cursor() EventCursor {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.next - 1
@@ -691,8 +700,8 @@ func (h *history) cursor() uint64 {
 // for an outcome (WaitDeviceDeleted, WaitBlockJob, WaitMigration) ask
 // QEMU for its current state instead of failing.
 type OverflowError struct {
-	Seq    uint64
-	Oldest uint64 // when the history evicted them: the oldest Seq still buffered
+	Seq    EventCursor
+	Oldest EventCursor // when the history evicted them: the oldest Seq still buffered
 }
 
 func (e *OverflowError) Error() string {

@@ -83,8 +83,8 @@ func TestMatchWaitersNoLostWakeups(t *testing.T) {
 				return evN(t, e) == i
 			}}
 			r, err := m.WaitEventAfter(ctxT(t, 10*time.Second), cur, f)
-			if err == nil && (r.Seq != cur+uint64(i)+1 || evN(t, &r.Event) != i) {
-				err = fmt.Errorf("waiter %d got Seq %d n=%d, want Seq %d", i, r.Seq, evN(t, &r.Event), cur+uint64(i)+1)
+			if err == nil && (r.Seq != cur+qmp.EventCursor(i)+1 || evN(t, &r.Event) != i) {
+				err = fmt.Errorf("waiter %d got Seq %d n=%d, want Seq %d", i, r.Seq, evN(t, &r.Event), cur+qmp.EventCursor(i)+1)
 			}
 			errs <- err
 		}()

@@ -21,7 +21,7 @@ func histEvent(typ string, micros int64, n int) Event {
 func histSeqs(rs []EventRecord) []uint64 {
 	out := []uint64{}
 	for _, r := range rs {
-		out = append(out, r.Seq)
+		out = append(out, uint64(r.Seq))
 	}
 	return out
 }
@@ -151,7 +151,7 @@ func TestHistoryCompactionStaysExact(t *testing.T) {
 					want = append(want, a.seq)
 				}
 			}
-			q := query{EventFilter: EventFilter{Types: f}, since: since, afterSeq: afterSeq}
+			q := query{EventFilter: EventFilter{Types: f}, since: since, afterSeq: EventCursor(afterSeq)}
 			if got := histSeqs(h.lookup(q, 0)); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 				t.Fatalf("after %d events, types %v, since %d, after Seq %d: got %v, want %v", i+1, f, since, afterSeq, got, want)
 			}

@@ -98,7 +98,7 @@ func qemuData(t *testing.T, e qmp.Event) map[string]interface{} {
 }
 
 // qemuWaitType waits for the first event of type typ after cursor.
-func qemuWaitType(t *testing.T, m *qmp.Monitor, cursor uint64, typ string) qmp.EventRecord {
+func qemuWaitType(t *testing.T, m *qmp.Monitor, cursor qmp.EventCursor, typ string) qmp.EventRecord {
 	t.Helper()
 	r, err := m.WaitEventAfter(ctxT(t, qemuWait), cursor, qmp.EventFilter{Types: []string{typ}})
 	if err != nil {
@@ -354,7 +354,7 @@ func qemuBlockNodes(t *testing.T, m *qmp.Monitor) {
 
 // qemuMirrorReady starts a mirror job src → tgt and waits until it is
 // ready, through WaitJobStatusChangeEvent and BLOCK_JOB_READY.
-func qemuMirrorReady(t *testing.T, m *qmp.Monitor, jobID string, cursor, after uint64) {
+func qemuMirrorReady(t *testing.T, m *qmp.Monitor, jobID string, cursor qmp.EventCursor, after uint64) {
 	t.Helper()
 	qemuRun(t, m, "blockdev-mirror", map[string]string{"job-id": jobID, "device": "src", "target": "tgt", "sync": "full"}, nil)
 	ev, err := m.WaitJobStatusChangeEvent(ctxT(t, qemuWait), jobID, "ready", after)

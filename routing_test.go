@@ -435,7 +435,7 @@ func TestEventFloodWithCommands(t *testing.T) {
 	if err := m.Run(qmp.Command{Name: "echo"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.EventCursor(); got != uint64(total) {
+	if got := m.EventCursor(); got != qmp.EventCursor(total) {
 		t.Fatalf("EventCursor = %d, want %d events received", got, total)
 	}
 	if n := len(m.EventsAfter(0, qmp.EventFilter{})); n != 5000 {

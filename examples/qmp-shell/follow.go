@@ -27,7 +27,7 @@ func follow(ctx context.Context, mon *qmp.Monitor, types []string, since time.Du
 	f := qmp.EventFilter{Types: types}
 	sub := mon.Subscribe(ctx, f, followBuffer)
 	defer sub.Close()
-	var last uint64
+	var last qmp.EventCursor
 	if since > 0 {
 		for _, rec := range mon.EventsSince(time.Now().Add(-since), f) {
 			io.WriteString(out, formatEvent(rec.Event, pretty))

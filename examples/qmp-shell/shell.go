@@ -46,7 +46,7 @@ type session struct {
 	logMu  sync.Mutex
 	p      parser
 
-	lastSeq uint64 // events up to this one have been shown (scripted mode)
+	lastSeq qmp.EventCursor // events up to this one have been shown (scripted mode)
 
 	// quitting is set while quit is being sent and after it succeeded, so
 	// that the connection ending then is not reported as trouble.

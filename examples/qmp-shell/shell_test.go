@@ -683,7 +683,7 @@ func TestEventLoopStopsUnderFlood(t *testing.T) {
 	go func() { defer close(done); sess.followEvents(ctx) }()
 	// Cancel once the terminal is 3,000 lines behind: showing them takes
 	// 6 s, longer than the loop may take to stop.
-	for deadline := time.Now().Add(10 * time.Second); mon.EventCursor() < uint64(printed.Load())+3000; runtime.Gosched() {
+	for deadline := time.Now().Add(10 * time.Second); mon.EventCursor() < qmp.EventCursor(printed.Load())+3000; runtime.Gosched() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the terminal stayed within 3,000 lines of the events for 10 s (%d shown)", printed.Load())
 		}
