@@ -16,9 +16,11 @@ var (
 	// ErrNegotiation is returned (wrapped) when qmp_capabilities failed.
 	ErrNegotiation = errors.New("QMP Handshake error: negotiations failed")
 
-	// ErrOperationCanceled is kept from v2.0.4. Calls on a monitor whose
-	// connection ended return a *net.OpError wrapping a *ClosedError
-	// instead (see ClosedError and IsSocketClosed).
+	// ErrOperationCanceled is v2.0.4's; nothing returns it.
+	//
+	// Deprecated: a call on a monitor whose connection ended returns an
+	// error for which errors.Is(err, ErrClosed) and IsSocketClosed hold,
+	// and a call whose ctx ended returns ctx.Err().
 	//lint:ignore ST1005 the text is v2.0.4's, which callers may compare
 	ErrOperationCanceled = errors.New("Operation canceled: channel was closed")
 

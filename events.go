@@ -6,106 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
 
-// The v2.0.4 calls below take `after` as Unix seconds, inclusive: an event
-// counts when its QEMU timestamp is at or after that second. Because several
-// events share a second, new code should prefer a cursor: take
-// EventCursor() before sending the command, then wait with
-// WaitEventAfter, which sees exactly the events that arrived later.
-//
-// The same-second caveat: a seconds-based wait started within the same
-// second as an earlier matching event returns that earlier event at once.
-// Deleting a device, adding it back and deleting it again within one
-// second, WaitDeviceDeletedEvent(ctx, id, uint64(time.Now().Unix())) for the
-// second deletion returns the first one's DEVICE_DELETED.
-//
-// Every wait accepts a nil ctx, meaning context.Background().
-
-// secs converts v2.0.4's Unix seconds to the index's microseconds; a
-// second beyond what the index holds selects nothing.
-func secs(after uint64) int64 {
-	if after > maxEventSeconds {
-		return math.MaxInt64
-	}
-	return int64(after) * 1e6
-}
-
-func typesOf(t string) []string {
-	if t == "" {
-		return nil
-	}
-	return []string{t}
-}
-
-// GetEvents returns the buffered events of type t ("" for any type) whose
-// timestamp is at or after `after` (Unix seconds). If there are none, it
-// waits for the first such event and returns it alone, until ctx ends
-// (returning ctx.Err()) or the connection ends (returning its error).
-// This is the v2.0.4 call; see the same-second caveat above.
-func (m *Monitor) GetEvents(ctx context.Context, t string, after uint64) ([]Event, error) {
-	q := newQuery(EventFilter{Types: typesOf(t)}, 0, secs(after))
-	if found := m.events.lookup(q, 0); len(found) > 0 {
-		return events(found), nil
-	}
-	r, err := m.events.wait(ctxOrBackground(ctx), q)
-	if err != nil {
-		return nil, err
-	}
-	return []Event{r.Event}, nil
-}
-
-// FindEvents returns the buffered events of type t ("" for any type) whose
-// timestamp is at or after `after` (Unix seconds), and whether there were
-// any. It works after the connection ended too. It returns up to
-// Options.EventHistory events (10,000 by default; v2.0.4 kept 100).
-func (m *Monitor) FindEvents(t string, after uint64) ([]Event, bool) {
-	found := m.events.lookup(newQuery(EventFilter{Types: typesOf(t)}, 0, secs(after)), 0)
-	return events(found), len(found) > 0
-}
-
-func events(rs []EventRecord) []Event {
-	out := make([]Event, len(rs))
-	for i := range rs {
-		out[i] = rs[i].Event
-	}
-	return out
-}
-
+// ctxOrBackground treats a nil ctx as context.Background().
 func ctxOrBackground(ctx context.Context) context.Context {
 	if ctx == nil {
 		return context.Background()
 	}
 	return ctx
-}
-
-// WaitEvent returns the first event of type t ("" for any) at or after
-// `after` (Unix seconds) that match accepts (nil accepts all): a buffered
-// one, or the first to arrive. This is the v2.0.4 call; see the
-// same-second caveat above. match takes the event by value (v2.0.4's
-// signature) but is otherwise EventFilter.Match: it runs on the calling
-// goroutine, never on the monitor's reader. WaitEvent is
-// WaitEventSince(ctx, time.Unix(after, 0), EventFilter{Types: []string{t},
-// Match: func(e *Event) bool { return match(*e) }}) returning the Event.
-func (m *Monitor) WaitEvent(ctx context.Context, t string, after uint64, match func(Event) bool) (*Event, error) {
-	f := EventFilter{Types: typesOf(t)}
-	if match != nil {
-		f.Match = func(e *Event) bool { return match(*e) }
-	}
-	return m.waitSecs(ctx, after, f)
-}
-
-// waitSecs is the wait behind the v2.0.4-style helpers: the first event f
-// selects whose timestamp is at or after `after` (Unix seconds).
-func (m *Monitor) waitSecs(ctx context.Context, after uint64, f EventFilter) (*Event, error) {
-	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(f, 0, secs(after)))
-	if err != nil {
-		return nil, err
-	}
-	return &r.Event, nil
 }
 
 // EventCursor returns the Seq of the newest event received so far (0 when
@@ -165,31 +75,6 @@ func dataMatch[T any](ok func(*T) bool) func(*Event) bool {
 		var d T
 		return json.Unmarshal(e.Data, &d) == nil && ok(&d)
 	}
-}
-
-// WaitMachineResumeStateEvent waits for a RESUME event at or after `after`
-// (Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) WaitMachineResumeStateEvent(ctx context.Context, after uint64) (*Event, error) {
-	return m.WaitEvent(ctx, "RESUME", after, nil)
-}
-
-// WaitDeviceDeletedEvent waits for the DEVICE_DELETED event of device (its
-// id, or its QOM path) at or after `after` (Unix seconds). The path-only
-// events QEMU sends first for the device's children do not match. When QEMU
-// reports DEVICE_UNPLUG_GUEST_ERROR for the device instead, it returns a
-// *DeviceUnplugError at once (v2.0.4 kept waiting).
-//
-// This is the v2.0.4 call and has the same-second caveat above: after a
-// deletion of the same id earlier in the same second, it returns that
-// deletion's event. New code should take a cursor before device_del and use
-// WaitDeviceDeleted.
-func (m *Monitor) WaitDeviceDeletedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
-	f := deviceDeletedFilter(device)
-	r, err := m.events.wait(ctxOrBackground(ctx), newQuery(f, 0, secs(after)))
-	if err != nil {
-		return nil, err
-	}
-	return deviceDeleted(r)
 }
 
 // deviceDeletedFilter selects the DEVICE_DELETED or
@@ -298,75 +183,6 @@ func deviceDeleted(r EventRecord) (*Event, error) {
 		return nil, &DeviceUnplugError{Device: d.Device, Path: d.Path, Event: r.Event}
 	}
 	return &r.Event, nil
-}
-
-// WaitJobStatusChangeEvent waits a JOB_STATUS_CHANGE event for the specified
-// job ID reaching status, at or after `after` (Unix seconds; the v2.0.4
-// call, see the same-second caveat above).
-func (m *Monitor) WaitJobStatusChangeEvent(ctx context.Context, jobID, status string, after uint64) (*Event, error) {
-	return m.waitSecs(ctx, after, EventFilter{
-		Types: []string{"JOB_STATUS_CHANGE"},
-		Match: dataMatch(func(d *JobStatusChangeEventData) bool { return d.JobID == jobID && d.Status == status }),
-	})
-}
-
-// waitTray waits for DEVICE_TRAY_MOVED of device (block device name or
-// qdev id); open nil accepts either state.
-func (m *Monitor) waitTray(ctx context.Context, device string, open *bool, after uint64) (*Event, error) {
-	return m.waitSecs(ctx, after, EventFilter{
-		Types: []string{"DEVICE_TRAY_MOVED"},
-		Match: dataMatch(func(d *DeviceTrayMovedEventData) bool {
-			return (d.Device == device || d.QdevID == device) && (open == nil || d.Open == *open)
-		}),
-	})
-}
-
-// WaitDeviceTrayMovedEvent waits a DEVICE_TRAY_MOVED event with any state for the specified device
-// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) WaitDeviceTrayMovedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
-	return m.waitTray(ctx, device, nil, after)
-}
-
-// WaitDeviceTrayClosedEvent waits a DEVICE_TRAY_MOVED event with state == "close" for the specified device
-// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) WaitDeviceTrayClosedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
-	closed := false
-	return m.waitTray(ctx, device, &closed, after)
-}
-
-// WaitDeviceTrayOpenedEvent waits a DEVICE_TRAY_MOVED event with state == "open" for the specified device
-// (`after` in Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) WaitDeviceTrayOpenedEvent(ctx context.Context, device string, after uint64) (*Event, error) {
-	open := true
-	return m.waitTray(ctx, device, &open, after)
-}
-
-// findByDevice returns the first buffered event of type t at or after
-// `after` whose data, decoded as T, names device.
-func findByDevice[T any](m *Monitor, t, device string, after uint64, dev func(*T) string) (*Event, bool, error) {
-	events, _ := m.FindEvents(t, after)
-	for i := range events {
-		var d T
-		if err := json.Unmarshal(events[i].Data, &d); err != nil {
-			return nil, false, fmt.Errorf("qmp: decoding %s data: %w", t, err)
-		}
-		if dev(&d) == device {
-			return &events[i], true, nil
-		}
-	}
-	return nil, false, nil
-}
-
-// FindBlockJobErrorEvent tries to find a BLOCK_JOB_ERROR for the specified device
-// at or after `after` (Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) FindBlockJobErrorEvent(device string, after uint64) (*Event, bool, error) {
-	return findByDevice(m, "BLOCK_JOB_ERROR", device, after, func(d *BlockJobErrorEventData) string { return d.Device })
-}
-
-// FindBlockJobCompletedEvent tries to find a BLOCK_JOB_COMPLETED event for the specified device
-// at or after `after` (Unix seconds; the v2.0.4 call, see the same-second caveat above).
-func (m *Monitor) FindBlockJobCompletedEvent(device string, after uint64) (*Event, bool, error) {
-	return findByDevice(m, "BLOCK_JOB_COMPLETED", device, after, func(d *BlockJobCompletedEventData) string { return d.Device })
 }
 
 // BlockJobResult is how a block job ended, as WaitBlockJob reports it.

@@ -267,9 +267,9 @@ func TestEventsSameSecondMicroseconds(t *testing.T) {
 	if err != nil || len(evs) != 1 || evN(t, &evs[0]) != 4 {
 		t.Fatalf("GetEvents(T, S+1) = %v, %v; want [n=4]", evs, err)
 	}
-	e, err := m.WaitEvent(ctxT(t, 5*time.Second), "T", S, nil)
-	if err != nil || evN(t, e) != 1 {
-		t.Fatalf("WaitEvent(T, S) = %v, %v; want n=1 (first at or after S)", e, err)
+	e, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(int64(S), 0), qmp.EventFilter{Types: []string{"T"}})
+	if err != nil || evN(t, &e.Event) != 1 {
+		t.Fatalf("WaitEventSince(T, S) = %v, %v; want n=1 (first at or after S)", e, err)
 	}
 }
 
@@ -430,9 +430,9 @@ func TestEventsFindSurvivesBurst(t *testing.T) {
 	if err != nil || !ok || e.Type != "BLOCK_JOB_COMPLETED" {
 		t.Fatalf("FindBlockJobCompletedEvent after 250 more events = %v, %v, %v", e, ok, err)
 	}
-	got, err := m.WaitEvent(ctxT(t, 5*time.Second), "BLOCK_JOB_COMPLETED", after, nil)
+	got, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(int64(after), 0), qmp.EventFilter{Types: []string{"BLOCK_JOB_COMPLETED"}})
 	if err != nil || got.Type != "BLOCK_JOB_COMPLETED" {
-		t.Fatalf("WaitEvent = %v, %v", got, err)
+		t.Fatalf("WaitEventSince = %v, %v", got, err)
 	}
 }
 
@@ -543,9 +543,9 @@ func TestEventsWaitEndsOnConnectionEnd(t *testing.T) {
 			if err != nil || r.Seq != 1 {
 				t.Fatalf("WaitEventAfter(KEPT) after the end = %+v, %v", r, err)
 			}
-			e, err := m.WaitEvent(ctxT(t, 5*time.Second), "KEPT", 1700000000, nil)
-			if err != nil || evN(t, e) != 1 {
-				t.Fatalf("WaitEvent(KEPT) after the end = %v, %v", e, err)
+			e, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(1700000000, 0), qmp.EventFilter{Types: []string{"KEPT"}})
+			if err != nil || evN(t, &e.Event) != 1 {
+				t.Fatalf("WaitEventSince(KEPT) after the end = %v, %v", e, err)
 			}
 			if evs, ok := m.FindEvents("", 0); !ok || len(evs) != 2 || evs[0].Type != "KEPT" || evs[1].Type != "PROBE" {
 				t.Fatalf("FindEvents after the end = %v, %v", evs, ok)
@@ -553,8 +553,8 @@ func TestEventsWaitEndsOnConnectionEnd(t *testing.T) {
 			if evs, err := m.GetEvents(ctxT(t, 5*time.Second), "KEPT", 0); err != nil || len(evs) != 1 {
 				t.Fatalf("GetEvents(KEPT) after the end = %v, %v", evs, err)
 			}
-			if _, err := m.WaitEvent(ctxT(t, 5*time.Second), "NEVER", 0, nil); !qmp.IsSocketClosed(err) {
-				t.Fatalf("WaitEvent(NEVER) after the end = %v, want a closed error", err)
+			if _, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(0, 0), qmp.EventFilter{Types: []string{"NEVER"}}); !qmp.IsSocketClosed(err) {
+				t.Fatalf("WaitEventSince(NEVER) after the end = %v, want a closed error", err)
 			}
 			if _, err := m.GetEvents(ctxT(t, 5*time.Second), "NEVER", 0); !qmp.IsSocketClosed(err) {
 				t.Fatalf("GetEvents(NEVER) after the end = %v, want a closed error", err)
@@ -670,8 +670,8 @@ func TestEventsWildcardWaits(t *testing.T) {
 		ch <- evResult{&r.Event, err}
 	}()
 	go func() {
-		e, err := m.WaitEvent(ctxT(t, 5*time.Second), "", uint64(time.Now().Unix()+3600), nil)
-		ch <- evResult{e, err}
+		r, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(time.Now().Unix()+3600, 0), qmp.EventFilter{Types: []string{""}})
+		ch <- evResult{&r.Event, err}
 	}()
 	s.SendEventAt("SOMETHING_ELSE", nil, time.Now().Unix()+3600, 0)
 	for i := 0; i < 2; i++ {
@@ -681,8 +681,8 @@ func TestEventsWildcardWaits(t *testing.T) {
 		}
 	}
 	// A buffered event of any type satisfies a wildcard wait at once.
-	if e, err := m.WaitEvent(ctxT(t, 5*time.Second), "", 0, nil); err != nil || e.Type != "FIRST" {
-		t.Fatalf("WaitEvent(\"\", 0) = %v, %v; want FIRST", e, err)
+	if e, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(0, 0), qmp.EventFilter{Types: []string{""}}); err != nil || e.Type != "FIRST" {
+		t.Fatalf("WaitEventSince(\"\", 0) = %v, %v; want FIRST", e, err)
 	}
 }
 
@@ -692,19 +692,19 @@ func TestEventsWaitEventMatch(t *testing.T) {
 	s.SendEvent("M", evNum{1})
 	ch := make(chan evResult, 1)
 	go func() {
-		e, err := m.WaitEvent(ctxT(t, 5*time.Second), "M", 0, func(e qmp.Event) bool {
+		r, err := m.WaitEventSince(ctxT(t, 5*time.Second), time.Unix(0, 0), qmp.EventFilter{Types: []string{"M"}, Match: func(e *qmp.Event) bool {
 			var d evNum
 			return json.Unmarshal(e.Data, &d) == nil && d.N == 3
-		})
-		ch <- evResult{e, err}
+		}})
+		ch <- evResult{&r.Event, err}
 	}()
 	s.SendEvent("M", evNum{2})
 	s.SendEvent("X", evNum{3})
 	s.SendEvent("M", evNum{3})
 	s.SendEvent("M", evNum{4})
-	r := evRecv(t, ch, "WaitEvent(M, n==3)")
+	r := evRecv(t, ch, "WaitEventSince(M, n==3)")
 	if r.err != nil || r.e.Type != "M" || evN(t, r.e) != 3 {
-		t.Fatalf("WaitEvent(M, n==3) = %v, %v", r.e, r.err)
+		t.Fatalf("WaitEventSince(M, n==3) = %v, %v", r.e, r.err)
 	}
 }
 
@@ -1299,7 +1299,6 @@ func TestEventsWaitsHonourContext(t *testing.T) {
 	waits := map[string]func(ctx context.Context) error{
 		"WaitDeviceDeleted": func(ctx context.Context) error { _, err := m.WaitDeviceDeleted(ctx, "x", cur); return err },
 		"GetEvents":         func(ctx context.Context) error { _, err := m.GetEvents(ctx, "NONE", 0); return err },
-		"WaitEvent":         func(ctx context.Context) error { _, err := m.WaitEvent(ctx, "", 0, nil); return err },
 		"WaitEventAfter": func(ctx context.Context) error {
 			_, err := m.WaitEventAfter(ctx, cur, qmp.EventFilter{})
 			return err

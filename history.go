@@ -51,8 +51,7 @@ type EventFilter struct {
 	// called concurrently with itself. A Match that panics ends its wait
 	// or subscription with a *MatchPanicError (lookups let the panic
 	// through to their caller). The *Event it gets is valid only during
-	// the call; its Data is shared and read-only. (WaitEvent's match takes
-	// an Event value, v2.0.4's signature, and is called the same way.)
+	// the call; its Data is shared and read-only.
 	Match func(*Event) bool
 }
 

@@ -174,7 +174,7 @@ func TestWaitsAcceptNilCtx(t *testing.T) {
 		t.Fatalf("WaitEventAfter(nil ctx) = %+v, %v", r, err)
 	}
 	//lint:ignore SA1012 a nil ctx is documented to mean context.Background()
-	if _, err := m.WaitEvent(nil, "X", 0, nil); err != nil {
-		t.Fatalf("WaitEvent(nil ctx) = %v", err)
+	if _, err := m.WaitEventSince(nil, time.Unix(0, 0), qmp.EventFilter{Types: []string{"X"}}); err != nil {
+		t.Fatalf("WaitEventSince(nil ctx) = %v", err)
 	}
 }

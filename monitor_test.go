@@ -530,8 +530,8 @@ func TestRegressionWaitHelpersHonourCtx(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if _, err := m.WaitEvent(ctx2, "NEVER", 0, nil); err != context.Canceled {
-		t.Fatalf("WaitEvent(cancelled ctx) = %v", err)
+	if _, err := m.WaitEventAfter(ctx2, 0, qmp.EventFilter{Types: []string{"NEVER"}}); err != context.Canceled {
+		t.Fatalf("WaitEventAfter(cancelled ctx) = %v", err)
 	}
 }
 

@@ -17,8 +17,9 @@ type Command struct {
 
 // Response represents a common structure of QMP response.
 //
-// The Monitor does not use it on its hot path; it is kept for programs
-// written against v2.0.4 that decode raw QMP messages themselves.
+// Deprecated: nothing in the package uses it; Run decodes replies into
+// the result it is given, and errors into NewQMPError's types. It is kept
+// for programs written against v2.0.4 that decode raw messages themselves.
 type Response struct {
 	// Contains the data returned by the command.
 	Return *json.RawMessage `json:"return"`
