@@ -2,7 +2,6 @@ package qmp
 
 import (
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -64,7 +63,7 @@ func (c *call) complete(ret []byte, isErr bool, err error) {
 // closeFD releases the call's duplicate of the caller's fd.
 func (c *call) closeFD() {
 	if c.fd >= 0 {
-		syscall.Close(c.fd)
+		closeFD(c.fd)
 		c.fd = -1
 	}
 }

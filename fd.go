@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"syscall"
 )
 
 // GetFD passes f to QEMU under name (getfd), for commands that take an fd
@@ -117,7 +116,7 @@ func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
 // It needs a unix socket connection; otherwise it returns
 // ErrFDPassingUnsupported and sends nothing.
 func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interface{}, f *os.File) error {
-	if _, ok := m.conn.(*net.UnixConn); !ok {
+	if _, ok := m.conn.(*net.UnixConn); !ok || !fdPassing {
 		return ErrFDPassingUnsupported
 	}
 	if f == nil {
@@ -145,31 +144,4 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 	}
 	c.fd = fd
 	return m.roundTrip(ctx, c, res)
-}
-
-// dupFile duplicates f's descriptor with close-on-exec set, so a fork in
-// another goroutine cannot inherit it; the call owns the duplicate.
-func dupFile(f *os.File) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	nfd := -1
-	var derr error
-	err = rc.Control(func(fd uintptr) {
-		syscall.ForkLock.RLock()
-		defer syscall.ForkLock.RUnlock()
-		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
-			syscall.CloseOnExec(nfd)
-		}
-	})
-	if err == nil {
-		err = derr
-	}
-	return nfd, err
-}
-
-// sendWithFD writes the first bytes of b on socket s with fd attached.
-func sendWithFD(s int, b []byte, fd int) (int, error) {
-	return syscall.SendmsgN(s, b, syscall.UnixRights(fd), nil, 0)
 }

@@ -142,7 +142,7 @@ type framer struct {
 
 func newFramer(r io.Reader, max int) *framer {
 	f := &framer{r: r, max: max, readSize: smallBuf, hint: minBufShift}
-	if sc, ok := r.(syscall.Conn); ok {
+	if sc, ok := r.(syscall.Conn); ok && rawIO {
 		if rc, err := sc.SyscallConn(); err == nil {
 			f.rc = rc
 		}
@@ -219,7 +219,7 @@ func (f *framer) adapt(n int) {
 func (f *framer) readReady(fd uintptr) bool {
 	for {
 		f.room()
-		f.rdN, f.rdErr = syscall.Read(int(fd), f.buf[f.end:])
+		f.rdN, f.rdErr = readFD(fd, f.buf[f.end:])
 		if f.rdErr == syscall.EINTR {
 			continue
 		}

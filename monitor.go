@@ -177,7 +177,7 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
-	if sc, ok := conn.(syscall.Conn); ok {
+	if sc, ok := conn.(syscall.Conn); ok && rawIO {
 		if rc, err := sc.SyscallConn(); err == nil {
 			m.raw = rc
 			m.writeFn = m.writeReady // bound once: a closure per write would allocate

@@ -209,7 +209,7 @@ func (m *Monitor) claim(c *call, run *int) {
 func (m *Monitor) dropChunks() {
 	for _, ch := range m.chunks {
 		if ch.fd >= 0 {
-			syscall.Close(ch.fd)
+			closeFD(ch.fd)
 		}
 	}
 	m.chunks = nil
@@ -240,9 +240,9 @@ func (m *Monitor) writeReady(s uintptr) bool {
 		var n int
 		var e error
 		if ch.fd >= 0 {
-			n, e = sendWithFD(int(s), ch.b, ch.fd)
+			n, e = sendWithFD(s, ch.b, ch.fd)
 		} else {
-			n, e = syscall.Write(int(s), ch.b)
+			n, e = writeFD(s, ch.b)
 		}
 		switch {
 		case e == syscall.EINTR:
@@ -259,7 +259,7 @@ func (m *Monitor) writeReady(s uintptr) bool {
 		if ch.fd >= 0 {
 			// The kernel took the descriptor with the first bytes; the rest
 			// must not carry it again.
-			syscall.Close(ch.fd)
+			closeFD(ch.fd)
 			ch.fd = -1
 		}
 		ch.b = ch.b[n:]

@@ -176,10 +176,7 @@ func Start(cfg Config) (*QEMU, error) {
 	// Children of QEMU (migrate uri=exec:...) may inherit the stderr pipe
 	// and keep it open: do not let cmd.Wait block on them for long.
 	cmd.WaitDelay = time.Second
-	// Do not leave QEMU running if the test binary dies without Stop.
-	// (Linux sends it when the OS thread that forked exits; Go threads only
-	// exit when a goroutine ends while locked to its thread.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("qemutest: start %s: %w", bin, err))
 	}

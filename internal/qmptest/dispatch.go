@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -59,28 +58,18 @@ func (r *fdReader) Read(p []byte) (int, error) {
 // but it ends a read with the segment that carried descriptors, so the fd
 // belongs to the JSON value holding the read's last byte.
 func (r *fdReader) takeFDs(b []byte) {
-	msgs, err := syscall.ParseSocketControlMessage(b)
-	if err != nil {
-		return
-	}
-	for i := range msgs {
-		fds, err := syscall.ParseUnixRights(&msgs[i])
-		if err != nil {
-			continue
+	for _, fd := range unixRights(b) {
+		f := os.NewFile(uintptr(fd), "qmptest-fd")
+		r.s.mu.Lock()
+		r.s.receivedFD++
+		r.s.mu.Unlock()
+		r.cs.mu.Lock()
+		if r.cs.pending != nil {
+			r.cs.pending.Close()
 		}
-		for _, fd := range fds {
-			f := os.NewFile(uintptr(fd), "qmptest-fd")
-			r.s.mu.Lock()
-			r.s.receivedFD++
-			r.s.mu.Unlock()
-			r.cs.mu.Lock()
-			if r.cs.pending != nil {
-				r.cs.pending.Close()
-			}
-			r.cs.pending = f
-			r.cs.pendingAt = r.total - 1
-			r.cs.mu.Unlock()
-		}
+		r.cs.pending = f
+		r.cs.pendingAt = r.total - 1
+		r.cs.mu.Unlock()
 	}
 }
 
@@ -90,7 +79,7 @@ func (r *fdReader) takeFDs(b []byte) {
 // before the connection is closed (after a JSON parse error, whose error
 // reply must be written in order).
 func (s *Server) readLoop(cs *conn, queue chan<- queued) (drain bool) {
-	fr := &fdReader{s: s, cs: cs, oob: make([]byte, syscall.CmsgSpace(16*4))}
+	fr := &fdReader{s: s, cs: cs, oob: make([]byte, cmsgSpace)}
 	dec := json.NewDecoder(fr)
 	for {
 		var raw json.RawMessage
