@@ -61,6 +61,10 @@ type ClosedError struct {
 	Cause error
 }
 
+// errNeverConnected is the cause for a zero Monitor: it behaves as one
+// whose connection has ended.
+var errNeverConnected = errors.New("qmp: this Monitor was never connected; create one with NewMonitor, Dial or NewMonitorConn")
+
 // closedError builds the connection-ended error in the shape above.
 func closedError(conn net.Conn, cause error) error {
 	oe := &net.OpError{Op: "read", Net: "unix", Err: &ClosedError{Cause: cause}}
@@ -158,7 +162,7 @@ func NewQMPError(err *GenericError) error {
 type DeviceUnplugError struct {
 	Device string
 	Path   string
-	Event  Event
+	Event  EventRecord // the DEVICE_UNPLUG_GUEST_ERROR
 }
 
 func (e *DeviceUnplugError) Error() string {

@@ -180,7 +180,7 @@ func deviceDeleted(r EventRecord) (*Event, error) {
 	if r.Type == "DEVICE_UNPLUG_GUEST_ERROR" {
 		var d DeviceUnplugGuestErrorEventData
 		json.Unmarshal(r.Data, &d)
-		return nil, &DeviceUnplugError{Device: d.Device, Path: d.Path, Event: r.Event}
+		return nil, &DeviceUnplugError{Device: d.Device, Path: d.Path, Event: r}
 	}
 	return &r.Event, nil
 }
@@ -300,10 +300,10 @@ func (e *MigrationError) Error() string {
 	return "qmp: migration failed: " + e.Desc
 }
 
-// WaitMigration waits for a MIGRATION event with a final status
-// ("completed", "failed" or "cancelled") after cursor and returns that
-// status. For "failed" it also returns a *MigrationError with QEMU's reason
-// (from query-migrate). When the events after cursor were evicted from the
+// WaitMigration waits for a MIGRATION event with a final status after
+// cursor and returns it: "completed" or "cancelled"; a failed migration
+// returns "" and a *MigrationError with QEMU's reason (from
+// query-migrate). When the events after cursor were evicted from the
 // history, it answers from query-migrate's status once that is final.
 //
 // QEMU sends MIGRATION events only when the "events" migration capability
@@ -349,7 +349,7 @@ func (m *Monitor) WaitMigration(ctx context.Context, cursor EventCursor) (string
 	if m.RunContext(ctx, Command{Name: "query-migrate"}, &info) == nil && info.Status == "failed" {
 		merr.Desc = info.Desc
 	}
-	return d.Status, merr
+	return "", merr
 }
 
 // migrationEventsOn returns nil when the "events" migration capability is

@@ -925,7 +925,7 @@ func TestEventsWaitMigration(t *testing.T) {
 			s.SendEvent("MIGRATION", map[string]string{"status": st})
 		}
 		r := evRecv(t, ch, "WaitMigration")
-		if r.status != final {
+		if want := final; final == "failed" && r.status != "" || final != "failed" && r.status != want {
 			t.Fatalf("WaitMigration = %q, %v; want %q", r.status, r.err, final)
 		}
 		if final != "failed" {

@@ -70,7 +70,7 @@ type AddFDResult struct {
 
 // AddFD passes f to QEMU into an fd set (add-fd), for options that open a
 // path such as "/dev/fdset/N". opts may be nil. f stays the caller's.
-func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (AddFDResult, error) {
+func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (*AddFDResult, error) {
 	var args struct {
 		FDSetID *int   `json:"fdset-id,omitempty"`
 		Opaque  string `json:"opaque,omitempty"`
@@ -80,9 +80,9 @@ func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (Ad
 	}
 	var res AddFDResult
 	if err := m.RunWithFile(ctx, Command{"add-fd", &args}, &res, f); err != nil {
-		return AddFDResult{}, err
+		return nil, err
 	}
-	return res, nil
+	return &res, nil
 }
 
 // RemoveFD removes descriptor fd (QEMU's number, as AddFD returned it) from

@@ -455,6 +455,9 @@ func (h *history) missing(after EventCursor, types []string) error {
 // evictedAfter reports whether events after cursor that types select
 // have been evicted.
 func (h *history) evictedAfter(cursor EventCursor, types []string) error {
+	if h == nil {
+		return nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.expire()
@@ -465,6 +468,9 @@ func (h *history) evictedAfter(cursor EventCursor, types []string) error {
 // *OverflowError when some it would have selected were evicted before the
 // lookup reached them.
 func (h *history) lookupChecked(q query) ([]EventRecord, error) {
+	if h == nil {
+		return nil, nil
+	}
 	var out []EventRecord
 	var lost error
 	cands := make([]EventRecord, 0, scanChunk)
@@ -501,6 +507,9 @@ func (h *history) lookupChecked(q query) ([]EventRecord, error) {
 // whose next events were evicted fails with an *OverflowError; one whose
 // ctx has already ended returns ctx.Err(), even with a match buffered.
 func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
+	if h == nil {
+		return EventRecord{}, closedError(nil, errNeverConnected) // the zero Monitor's
+	}
 	if err := ctx.Err(); err != nil {
 		return EventRecord{}, err // a caller that has given up gets no answer, buffered or not
 	}
@@ -673,6 +682,9 @@ func (h *history) end(err error) {
 
 // lookup returns up to limit (0: all) buffered records q selects.
 func (h *history) lookup(q query, limit int) []EventRecord {
+	if h == nil {
+		return nil
+	}
 	if q.Match != nil {
 		return h.scan(q, limit)
 	}
@@ -683,6 +695,9 @@ func (h *history) lookup(q query, limit int) []EventRecord {
 }
 
 func (h *history) cursor() EventCursor {
+	if h == nil {
+		return 0
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.next - 1
@@ -737,6 +752,9 @@ type Subscription struct {
 
 // Close ends the subscription and frees it. It is idempotent.
 func (s *Subscription) Close() {
+	if s.h == nil {
+		return // the zero Subscription, or the zero Monitor's
+	}
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	s.h.closeSub(s, ErrSubscriptionClosed)
@@ -744,6 +762,12 @@ func (s *Subscription) Close() {
 
 // Err returns why C was closed, or nil while it is open.
 func (s *Subscription) Err() error {
+	if s.h == nil {
+		if s.c == nil {
+			return ErrSubscriptionClosed // the zero Subscription
+		}
+		return s.err
+	}
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	return s.err
@@ -765,6 +789,11 @@ func (h *history) closeSub(s *Subscription, err error) {
 }
 
 func (h *history) subscribe(ctx context.Context, f EventFilter, buffer int) *Subscription {
+	if h == nil {
+		c := make(chan EventRecord)
+		close(c)
+		return &Subscription{C: c, c: c, err: closedError(nil, errNeverConnected)}
+	}
 	if buffer <= 0 {
 		buffer = 256
 	}

@@ -22,8 +22,8 @@ func TestQEMUMigrationFailureReason(t *testing.T) {
 	qemuRun(t, m, "migrate", map[string]string{"uri": "exec:false"}, nil)
 	st, err := m.WaitMigration(ctxT(t, qemuWait), cur)
 	var me *qmp.MigrationError
-	if st != "failed" || !errors.As(err, &me) {
-		t.Fatalf("WaitMigration after migrate to exec:false = %q, %v; want failed and a *MigrationError", st, err)
+	if st != "" || !errors.As(err, &me) {
+		t.Fatalf("WaitMigration after migrate to exec:false = %q, %v; want a *MigrationError", st, err)
 	}
 	if me.Desc == "" || !strings.Contains(err.Error(), me.Desc) || me.Event.Type != "MIGRATION" || me.Event.Seq <= cur {
 		t.Fatalf("MigrationError = %+v (%v), want QEMU's error-desc and the failed event", me, err)

@@ -110,6 +110,11 @@ func (o *Options) withDefaults() Options {
 
 // Monitor is a connection to a QMP server (QEMU's monitor socket).
 //
+// A Monitor comes from NewMonitor, Dial or NewMonitorConn. The zero
+// Monitor behaves as one whose connection has ended: its calls return an
+// error for which IsSocketClosed holds, its history is empty, Done is
+// closed, and Close returns nil.
+//
 // All methods are safe for concurrent use. Commands from many goroutines are
 // pipelined on the one connection; one reader goroutine hands each reply to
 // the goroutine that sent the command and files every event in the history.
@@ -223,11 +228,22 @@ func (m *Monitor) OOBEnabled() bool { return m.oob }
 
 // Done returns a channel that is closed when the connection has ended:
 // Close, QEMU closing the socket, or a read or protocol error.
-func (m *Monitor) Done() <-chan struct{} { return m.done }
+func (m *Monitor) Done() <-chan struct{} {
+	if m.done == nil {
+		return closedChan
+	}
+	return m.done
+}
+
+// closedChan is the zero Monitor's Done.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Err returns why the connection ended (a *ClosedError), or nil while it is
 // alive.
 func (m *Monitor) Err() error {
+	if m.done == nil {
+		return closedError(nil, errNeverConnected)
+	}
 	select {
 	case <-m.done:
 		return m.err
@@ -245,6 +261,9 @@ func (m *Monitor) Err() error {
 // from any goroutine and any callback (EventFilter.Match, the Logger's
 // handler), and returns promptly even when QEMU is wedged. It returns nil.
 func (m *Monitor) Close() error {
+	if m.done == nil {
+		return nil // the zero Monitor
+	}
 	m.fail(nil)
 	<-m.readerDone
 	if m.logq != nil && !m.logq.onLogGoroutine() {

@@ -49,6 +49,9 @@ func (m *Monitor) send(ctx context.Context, c *call) error {
 	}
 	m.mu.Lock()
 	err := m.err
+	if m.done == nil {
+		err = closedError(nil, errNeverConnected) // the zero Monitor
+	}
 	if err == nil && !c.oob {
 		err = m.acquireSlot(ctx, c)
 	}

@@ -1,0 +1,83 @@
+package qmp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	qmp "github.com/0xef53/go-qmp/v2"
+)
+
+// TestZeroValues calls every method of a zero Monitor with zero arguments
+// (a ctx that never ends): none panics or blocks, and those that return an
+// error return one for which IsSocketClosed holds (or that refuses the
+// arguments before sending). The zero Subscription's methods are harmless.
+func TestZeroValues(t *testing.T) {
+	var m qmp.Monitor
+	v := reflect.ValueOf(&m)
+	errType := reflect.TypeFor[error]()
+	for i := 0; i < v.NumMethod(); i++ {
+		meth, mt := v.Method(i), v.Type().Method(i)
+		args := make([]reflect.Value, meth.Type().NumIn())
+		for j := range args {
+			at := meth.Type().In(j)
+			if at == reflect.TypeFor[context.Context]() {
+				args[j] = reflect.ValueOf(context.Background())
+			} else {
+				args[j] = reflect.Zero(at)
+			}
+		}
+		if meth.Type().IsVariadic() {
+			args = args[:len(args)-1]
+		}
+		done := make(chan error, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- fmt.Errorf("panicked: %v", p)
+				}
+			}()
+			out := meth.Call(args)
+			for _, o := range out {
+				if o.Type() == errType && !o.IsNil() {
+					err := o.Interface().(error)
+					if !qmp.IsSocketClosed(err) && !isRefusal(err) {
+						done <- fmt.Errorf("returned %v, want the connection's end", err)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("zero Monitor's %s: %v", mt.Name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("zero Monitor's %s blocked", mt.Name)
+		}
+	}
+	if _, ok := <-m.Done(); ok {
+		t.Error("the zero Monitor's Done is not closed")
+	}
+	var s qmp.Subscription
+	s.Close()
+	if s.Err() == nil {
+		t.Error("the zero Subscription's Err is nil")
+	}
+}
+
+// isRefusal reports errors returned before anything could be sent for the
+// arguments' sake.
+func isRefusal(err error) bool {
+	for _, target := range []error{qmp.ErrInvalidCommand, qmp.ErrOOBNotEnabled, qmp.ErrFDPassingUnsupported} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
