@@ -92,17 +92,27 @@ type CommandError struct {
 	Member string
 	// Reason says what is wrong, for the error text.
 	Reason string
+	// Err is the underlying error, when there is one (encoding/json's, for
+	// a value that does not encode).
+	Err error
 }
 
 func (e *CommandError) Error() string {
+	msg := "qmp: command not sent: " + e.Reason
 	if e.Member != "" {
-		return "qmp: command not sent: member " + e.Member + ": " + e.Reason
+		msg = "qmp: command not sent: member " + e.Member + ": " + e.Reason
 	}
-	return "qmp: command not sent: " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
 
 // Is reports whether target is ErrInvalidCommand.
 func (e *CommandError) Is(target error) bool { return target == ErrInvalidCommand }
+
+// Unwrap returns Err.
+func (e *CommandError) Unwrap() error { return e.Err }
 
 func limitError(limit string, value, max int, what string) *CommandError {
 	return &CommandError{Limit: limit, Value: value, Max: max,

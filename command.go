@@ -73,13 +73,13 @@ func (c *call) encode(cmd interface{}) (plain bool, err error) {
 		name, args = v.Name, v.Arguments
 	case *Command:
 		if v == nil {
-			return false, fmt.Errorf("qmp: nil *Command")
+			return false, &CommandError{Reason: "the command is a nil *Command"}
 		}
 		name, args = v.Name, v.Arguments
 	default:
 		b, err := json.Marshal(cmd)
 		if err != nil {
-			return false, fmt.Errorf("qmp: encoding command: %w", err)
+			return false, &CommandError{Reason: fmt.Sprintf("the command (a %T) does not encode to JSON", cmd), Err: err}
 		}
 		c.msg = b
 		return false, nil
@@ -87,7 +87,7 @@ func (c *call) encode(cmd interface{}) (plain bool, err error) {
 	var ab []byte
 	if args != nil {
 		if ab, err = json.Marshal(args); err != nil {
-			return false, fmt.Errorf("qmp: encoding the arguments of %s: %w", name, err)
+			return false, &CommandError{Member: "arguments", Reason: fmt.Sprintf("the arguments of %s (a %T) do not encode to JSON", name, args), Err: err}
 		}
 	}
 	if n := len(`{"execute":"","arguments":}`) + len(name) + len(ab); n > cap(c.msg) {
@@ -191,9 +191,9 @@ func (m *Monitor) RunTransactionContext(ctx context.Context, cmds []Command, res
 		Actions:    make([]TransactionAction, 0, len(cmds)),
 		Properties: properties,
 	}
-	for _, cmd := range cmds {
+	for i, cmd := range cmds {
 		if _, ok := AllowedTransactionActions[cmd.Name]; !ok {
-			return fmt.Errorf("qmp: %q is not a transaction action", cmd.Name)
+			return &CommandError{Member: fmt.Sprintf("arguments.actions[%d].type", i), Reason: fmt.Sprintf("%q is not a transaction action (AllowedTransactionActions lists them)", cmd.Name)}
 		}
 		args.Actions = append(args.Actions, TransactionAction{Type: cmd.Name, Data: cmd.Arguments})
 	}
@@ -237,14 +237,14 @@ func (m *Monitor) RunOOB(ctx context.Context, cmd interface{}, res interface{}) 
 func commandParts(cmd interface{}) (string, json.RawMessage, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
-		return "", nil, fmt.Errorf("qmp: encoding command: %w", err)
+		return "", nil, &CommandError{Reason: fmt.Sprintf("the command (a %T) does not encode to JSON", cmd), Err: err}
 	}
 	var parts struct {
 		Name      string          `json:"execute"`
 		Arguments json.RawMessage `json:"arguments"`
 	}
 	if err := json.Unmarshal(b, &parts); err != nil || parts.Name == "" {
-		return "", nil, fmt.Errorf("qmp: command %s has no \"execute\" member", b)
+		return "", nil, &CommandError{Member: "execute", Reason: fmt.Sprintf("the command %.80s names no command in a string \"execute\" member", b)}
 	}
 	return parts.Name, parts.Arguments, nil
 }

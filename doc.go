@@ -46,10 +46,36 @@
 // # The end of the connection
 //
 // When the connection ends (Close, QEMU exiting or being killed, a
-// protocol error) every pending call and wait returns a *ClosedError, for
-// which IsSocketClosed is true and errors.Is(err, ErrClosed) holds; Done is
-// closed and Err says why. Close is idempotent, returns promptly even when
-// QEMU is wedged, and returns after the reader goroutine has exited.
+// protocol error) every pending call and wait returns an error for which
+// IsSocketClosed is true and errors.Is(err, ErrClosed) holds (a
+// *net.OpError, as v2.0.4's were, wrapping a *ClosedError that carries the
+// cause); Done is closed and Err says why. Close is idempotent, returns
+// promptly even when QEMU is wedged, and returns after the reader goroutine
+// has exited. The history stays readable.
+//
+// # Errors
+//
+// Every error a call returns is one of four kinds, each told apart the
+// same way whatever the entry point:
+//
+//   - Nothing was sent because of what the caller passed (a value that is
+//     not one JSON object QEMU would take, a string QEMU's parser refuses,
+//     a result that is not a pointer, a transaction action QEMU does not
+//     have, a nil file): errors.Is(err, ErrInvalidCommand), and
+//     errors.As(err, &ce) gives a *CommandError naming the member. Nothing
+//     was sent either for ErrOOBNotEnabled and ErrFDPassingUnsupported
+//     (the connection cannot do it).
+//   - QEMU refused the command: errors.As(err, &ge) gives a *GenericError
+//     (or, for its classes, *CommandNotFound, *DeviceNotFound, ...). Run
+//     returns it as it is; the typed methods wrap it with the command's
+//     name ("qmp: device_del failed: ...").
+//   - The connection ended: IsSocketClosed(err) and errors.Is(err,
+//     ErrClosed), as above.
+//   - The caller's ctx ended: errors.Is(err, ctx.Err()). The command, if it
+//     was written, still runs in QEMU; its reply is dropped.
+//
+// A call that returns an error returns the zero value (a nil pointer)
+// beside it. A nil ctx means context.Background().
 //
 // The protocol is specified in QEMU's docs/interop/qmp-spec.rst:
 // https://www.qemu.org/docs/master/interop/qmp-spec.html

@@ -148,7 +148,7 @@ func ExampleMonitor_RunTransaction() {
 	fmt.Println("transaction:", err)
 	// Output:
 	// transaction: <nil>
-	// transaction: qmp: "device_del" is not a transaction action
+	// transaction: qmp: command not sent: member arguments.actions[0].type: "device_del" is not a transaction action (AllowedTransactionActions lists them)
 }
 
 // QEMU's errors come back as the concrete type of their class, which

@@ -120,7 +120,7 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 		return ErrFDPassingUnsupported
 	}
 	if f == nil {
-		return fmt.Errorf("qmp: RunWithFile needs a file, and got nil")
+		return &CommandError{Reason: "RunWithFile needs a file to pass, and got nil"}
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
+	"github.com/0xef53/go-qmp/v2/internal/qmptest"
 )
 
 // TestZeroValues calls every method of a zero Monitor with zero arguments
@@ -80,4 +81,69 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// callAll calls every method of m with zero arguments and ctx, and checks
+// each error it returns with ok, under a watchdog.
+func callAll(t *testing.T, m *qmp.Monitor, ctx context.Context, what string, ok func(error) bool) {
+	t.Helper()
+	v := reflect.ValueOf(m)
+	errType := reflect.TypeFor[error]()
+	for i := 0; i < v.NumMethod(); i++ {
+		meth, mt := v.Method(i), v.Type().Method(i)
+		args := make([]reflect.Value, meth.Type().NumIn())
+		takesCtx := false
+		for j := range args {
+			at := meth.Type().In(j)
+			if at == reflect.TypeFor[context.Context]() {
+				args[j], takesCtx = reflect.ValueOf(ctx), true
+			} else {
+				args[j] = reflect.Zero(at)
+			}
+		}
+		if meth.Type().IsVariadic() {
+			args = args[:len(args)-1]
+		}
+		if what == "a ctx that has ended" && !takesCtx {
+			continue
+		}
+		done := make(chan error, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- fmt.Errorf("panicked: %v", p)
+				}
+			}()
+			for _, o := range meth.Call(args) {
+				if o.Type() == errType && !o.IsNil() {
+					if err := o.Interface().(error); !ok(err) && !isRefusal(err) {
+						done <- fmt.Errorf("returned %v", err)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s with %s: %v", mt.Name, what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s with %s blocked", mt.Name, what)
+		}
+	}
+}
+
+// TestErrorPolicy: every method that takes a ctx, given one that has
+// ended, returns an error matching it (or none, or a refusal of its zero
+// arguments); after Close, every method returns the connection's end.
+func TestErrorPolicy(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	m := dial(t, s, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	callAll(t, m, ctx, "a ctx that has ended", func(err error) bool { return errors.Is(err, context.Canceled) })
+	m.Close()
+	callAll(t, m, context.Background(), "the connection ended", qmp.IsSocketClosed)
 }
