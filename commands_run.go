@@ -15,16 +15,6 @@ type StatusInfo struct {
 	Status     string `json:"status"` // RunState: "running", "paused", "prelaunch", "postmigrate", ...
 }
 
-// VersionInfo is query-version's reply.
-type VersionInfo struct {
-	QEMU struct {
-		Major int `json:"major"`
-		Minor int `json:"minor"`
-		Micro int `json:"micro"`
-	} `json:"qemu"`
-	Package string `json:"package"`
-}
-
 // NameInfo is query-name's reply.
 type NameInfo struct {
 	Name *string `json:"name,omitempty"` // nil: the guest has no name
@@ -43,7 +33,7 @@ var (
 	cmdSystemReset     = defCommand[struct{}, struct{}]("system_reset")
 	cmdSystemPowerdown = defCommand[struct{}, struct{}]("system_powerdown")
 	cmdQuit            = defCommand[struct{}, struct{}]("quit")
-	cmdQueryVersion    = defCommand[struct{}, VersionInfo]("query-version")
+	cmdQueryVersion    = defCommand[struct{}, Version]("query-version")
 	cmdQueryName       = defCommand[struct{}, NameInfo]("query-name")
 	cmdQueryKvm        = defCommand[struct{}, KvmInfo]("query-kvm")
 )
@@ -83,7 +73,7 @@ func (m *Monitor) Quit(ctx context.Context) error {
 }
 
 // QueryVersion returns QEMU's version (query-version).
-func (m *Monitor) QueryVersion(ctx context.Context) (*VersionInfo, error) {
+func (m *Monitor) QueryVersion(ctx context.Context) (*Version, error) {
 	return cmdQueryVersion.ptr(ctx, m, nil)
 }
 

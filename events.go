@@ -249,15 +249,15 @@ func (m *Monitor) blockJobState(ctx context.Context, id string) (*BlockJobInfo, 
 	return nil, nil
 }
 
-// WaitBlockJob waits until the block job on device (its job id) ends,
+// WaitBlockJob waits until the block job jobID ends,
 // completed or cancelled, considering events with Seq > cursor (take
 // EventCursor() before starting the job). An I/O error that pauses the job
 // returns a *BlockJobPausedError; other I/O errors do not end the wait.
 // When the events after cursor were evicted from the history, it asks QEMU
 // (query-block-jobs): a job QEMU no longer has has ended ("ended").
-func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor EventCursor) (*BlockJobResult, error) {
-	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(device, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
-		job, err := m.blockJobState(ctx, device)
+func (m *Monitor) WaitBlockJob(ctx context.Context, jobID string, cursor EventCursor) (*BlockJobResult, error) {
+	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(jobID, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
+		job, err := m.blockJobState(ctx, jobID)
 		return job == nil && err == nil, err
 	})
 	if err != nil {
@@ -272,7 +272,7 @@ func (m *Monitor) WaitBlockJob(ctx context.Context, device string, cursor EventC
 	case "BLOCK_JOB_CANCELLED":
 		res.Status = "cancelled"
 	case "BLOCK_JOB_ERROR":
-		return nil, blockJobPaused(device, r)
+		return nil, blockJobPaused(jobID, r)
 	default:
 		res.Status = "ended"
 	}
@@ -342,12 +342,8 @@ func (m *Monitor) WaitMigration(ctx context.Context, cursor EventCursor) (string
 		return d.Status, nil
 	}
 	merr := &MigrationError{Event: r}
-	var info struct {
-		Status string `json:"status"`
-		Desc   string `json:"error-desc"`
-	}
-	if m.RunContext(ctx, Command{Name: "query-migrate"}, &info) == nil && info.Status == "failed" {
-		merr.Desc = info.Desc
+	if info, err := m.QueryMigrate(ctx); err == nil && info.Status != nil && *info.Status == "failed" && info.ErrorDesc != nil {
+		merr.Desc = *info.ErrorDesc
 	}
 	return "", merr
 }

@@ -93,24 +93,6 @@ func DecodeEventData[T any](e *Event) (*T, error) {
 	return v, nil
 }
 
-// TypedEventData decodes e's data into the type this package has for
-// its event (e.g. *BlockJobEventData for BLOCK_JOB_READY). It returns
-// (nil, nil) for an event without data or one the package has no type
-// for; use DecodeEventData for those.
-func TypedEventData(e *Event) (interface{}, error) {
-	t := typedEvents[e.Type]
-	if t == nil {
-		return nil, nil
-	}
-	v := reflect.New(t)
-	if len(e.Data) > 0 {
-		if err := json.Unmarshal(e.Data, v.Interface()); err != nil {
-			return nil, fmt.Errorf("qmp: decoding the data of %s as %v: %w", e.Type, t, err)
-		}
-	}
-	return v.Interface(), nil
-}
-
 // JobEndedError is returned by the waits below when the job ended (or
 // reached a status after which the awaited one cannot come) first.
 type JobEndedError struct {

@@ -119,12 +119,6 @@ func (s *Schema) Event(name string) *SchemaEvent { return s.events[name] }
 // name such as "str", or QEMU's number for the others), or nil.
 func (s *Schema) Type(name string) *SchemaType { return s.types[name] }
 
-// HasCommand reports whether the schema has the command name.
-func (s *Schema) HasCommand(name string) bool { return s.commands[name] != nil }
-
-// HasEvent reports whether the schema has the event name.
-func (s *Schema) HasEvent(name string) bool { return s.events[name] != nil }
-
 // Commands returns the names of all commands, sorted.
 func (s *Schema) Commands() []string { return schemaNames(s.commands) }
 

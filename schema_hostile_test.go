@@ -302,7 +302,7 @@ func TestSchemaShortCtx(t *testing.T) {
 			t.Fatalf("Schema with a %v ctx returned after %v", wait, took)
 		}
 		if err == nil {
-			if !s.HasCommand("c") || m.schema.dep.Load() == nil {
+			if s.Command("c") == nil || m.schema.dep.Load() == nil {
 				t.Fatal("the schema was fetched but not indexed for the logger")
 			}
 			break
