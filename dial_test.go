@@ -10,7 +10,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // fullBacklog returns the path of a unix socket that listens with a backlog
@@ -99,7 +99,7 @@ func TestDialWaitForSocketRetriesBusy(t *testing.T) {
 func TestNewMonitorZeroTimeoutMeansNoDeadline(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	for _, timeout := range []time.Duration{0, -time.Second} {
-		m, err := qmp.NewMonitor(s.Path, timeout)
+		m, err := qmp.NewMonitor(s.Path(), timeout)
 		if err != nil {
 			t.Fatalf("NewMonitor(path, %v) = %v, want a monitor (no deadline, as v2.0.4)", timeout, err)
 		}

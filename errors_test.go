@@ -13,7 +13,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 func TestErrorClasses(t *testing.T) {
@@ -149,7 +149,7 @@ func TestHandshakeSecondClient(t *testing.T) {
 	if err := s.WaitConnected(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	m, err := qmp.NewMonitor(s.Path, 300*time.Millisecond)
+	m, err := qmp.NewMonitor(s.Path(), 300*time.Millisecond)
 	if err == nil {
 		m.Close()
 		t.Fatal("a second client completed the handshake")
@@ -165,7 +165,7 @@ func TestHandshakeSecondClient(t *testing.T) {
 
 func TestHandshakeNoGreeting(t *testing.T) {
 	s := newServer(t, qmptest.Config{NoGreeting: true})
-	m, err := qmp.NewMonitor(s.Path, 300*time.Millisecond)
+	m, err := qmp.NewMonitor(s.Path(), 300*time.Millisecond)
 	if err == nil {
 		m.Close()
 		t.Fatal("handshake without a greeting succeeded")
@@ -239,7 +239,7 @@ func TestHandshakeNegotiationRefused(t *testing.T) {
 	s.Handle("qmp_capabilities", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
 		return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "nope"}
 	})
-	m, err := qmp.NewMonitor(s.Path, 2*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 2*time.Second)
 	if err == nil {
 		m.Close()
 		t.Fatal("negotiation succeeded")

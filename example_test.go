@@ -10,19 +10,19 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
-// The examples talk to the simulated QEMU of internal/qmptest, so that
+// The examples talk to the simulated QEMU of qmptest, so that
 // `go test` runs them and checks their output; with a real QEMU, pass the
 // path of its QMP socket (-qmp unix:/run/vm.qmp,server=on,wait=off)
-// instead of s.Path.
+// instead of s.Path().
 
 func ExampleNewMonitor() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
 
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,13 +44,13 @@ func ExampleNewMonitor() {
 }
 
 func ExampleDial() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
 
 	// ctx bounds connecting and negotiating only, not the monitor's life.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, err := qmp.Dial(ctx, "unix", s.Path, &qmp.Options{
+	m, err := qmp.Dial(ctx, "unix", s.Path(), &qmp.Options{
 		WaitForSocket: true, // QEMU may still be starting: retry until ctx ends
 		EnableOOB:     true, // negotiate "oob" when QEMU offers it
 		EventHistory:  1000, // keep the last 1000 events
@@ -69,9 +69,9 @@ func ExampleDial() {
 }
 
 func ExampleMonitor_RunContext() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -100,9 +100,9 @@ func ExampleMonitor_RunContext() {
 }
 
 func ExampleMonitor_RunHuman() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -124,9 +124,9 @@ func ExampleMonitor_RunHuman() {
 }
 
 func ExampleMonitor_RunTransaction() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -154,9 +154,9 @@ func ExampleMonitor_RunTransaction() {
 // QEMU's errors come back as the concrete type of their class, which
 // errors.As also unwraps to *qmp.GenericError.
 func ExampleCommandNotFound() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -189,9 +189,9 @@ func ExampleCommandNotFound() {
 }
 
 func ExampleMonitor_WaitDeviceDeletedEvent() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -229,9 +229,9 @@ func ExampleMonitor_WaitDeviceDeletedEvent() {
 }
 
 func ExampleMonitor_WaitDeviceDeleted() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -259,9 +259,9 @@ func ExampleMonitor_WaitDeviceDeleted() {
 }
 
 func ExampleMonitor_WaitEventAfter() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -295,9 +295,9 @@ func ExampleMonitor_WaitEventAfter() {
 }
 
 func ExampleMonitor_Subscribe() {
-	s := qmptest.NewServer()
+	s := qmptest.NewServer(qmptest.Config{})
 	defer s.Close()
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/0xef53/go-qmp/v2/internal/qemutest"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // The programs under examples/ are built and run as a user would run them,
@@ -157,9 +157,9 @@ func TestExamples(t *testing.T) {
 			s.SendEvent("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-shutdown"})
 			return qmptest.Reply{}
 		})
-		r := runExample(t, bin, "powerdown", "-socket", s.Path, "-timeout", "5s")
+		r := runExample(t, bin, "powerdown", "-socket", s.Path(), "-timeout", "5s")
 		r.expect(t, 0,
-			q("connected to "+s.Path),
+			q("connected to "+s.Path()),
 			q("sent system_powerdown"),
 			q("POWERDOWN seen: the guest was asked to power off"),
 			q("SHUTDOWN: reason=guest-shutdown guest=true"))
@@ -171,7 +171,7 @@ func TestExamples(t *testing.T) {
 	t.Run("powerdown/ignored", func(t *testing.T) {
 		t.Parallel()
 		s := newServer(t, qmptest.Config{}) // sends POWERDOWN only, like -machine none
-		r := runExample(t, bin, "powerdown", "-socket", s.Path, "-timeout", "100ms")
+		r := runExample(t, bin, "powerdown", "-socket", s.Path(), "-timeout", "100ms")
 		r.expect(t, 1,
 			q("POWERDOWN seen: the guest was asked to power off"),
 			q("no SHUTDOWN within 100ms: the guest ignored the power button"))
@@ -184,7 +184,7 @@ func TestExamples(t *testing.T) {
 	t.Run("powerdown/force", func(t *testing.T) {
 		t.Parallel()
 		s := newServer(t, qmptest.Config{})
-		r := runExample(t, bin, "powerdown", "-socket", s.Path, "-timeout", "100ms", "-force")
+		r := runExample(t, bin, "powerdown", "-socket", s.Path(), "-timeout", "100ms", "-force")
 		r.expect(t, 0,
 			q("POWERDOWN seen: the guest was asked to power off"),
 			q("no SHUTDOWN within 100ms: the guest ignored the power button"),
@@ -200,20 +200,20 @@ func TestExamples(t *testing.T) {
 		t.Parallel()
 		// A version other than the default proves the output is QEMU's.
 		s := newServer(t, qmptest.Config{Version: "9.1.3"})
-		r := runExample(t, bin, "human", "-socket", s.Path, "-cmd", "info version")
+		r := runExample(t, bin, "human", "-socket", s.Path(), "-cmd", "info version")
 		r.expect(t, 0, q("(qemu) info version"), q("9.1.3 (qmptest)"))
 		if strings.Contains(r.stdout, "\r") {
 			t.Fatalf("output keeps HMP's \\r: %q", r.stdout)
 		}
 		// HMP errors are output, not failures.
-		r = runExample(t, bin, "human", "-socket", s.Path, "-cmd", "bogus")
+		r = runExample(t, bin, "human", "-socket", s.Path(), "-cmd", "bogus")
 		r.expect(t, 0, q("(qemu) bogus"), q("unknown command: 'bogus'"))
 	})
 
 	t.Run("devicedel/add", func(t *testing.T) {
 		t.Parallel()
 		s := newServer(t, qmptest.Config{})
-		r := runExample(t, bin, "devicedel", "-socket", s.Path, "-add", "usb-tablet", "-bus", "xhci.0", "-id", "tab0", "-timeout", "5s")
+		r := runExample(t, bin, "devicedel", "-socket", s.Path(), "-add", "usb-tablet", "-bus", "xhci.0", "-id", "tab0", "-timeout", "5s")
 		r.expect(t, 0,
 			q(`device_add: added usb-tablet as "tab0"`),
 			q(`device_del: removal of "tab0" requested; waiting up to 5s for DEVICE_DELETED`),
@@ -230,7 +230,7 @@ func TestExamples(t *testing.T) {
 	t.Run("devicedel/not-found", func(t *testing.T) {
 		t.Parallel()
 		s := newServer(t, qmptest.Config{})
-		r := runExample(t, bin, "devicedel", "-socket", s.Path, "-id", "nosuch")
+		r := runExample(t, bin, "devicedel", "-socket", s.Path(), "-id", "nosuch")
 		r.expect(t, 1)
 		r.expectStderr(t, `devicedel: device_del: no device "nosuch": DeviceNotFound error: Device 'nosuch' not found`)
 	})
@@ -242,7 +242,7 @@ func TestExamples(t *testing.T) {
 			s.SendEvent("DEVICE_UNPLUG_GUEST_ERROR", map[string]string{"device": "nic0", "path": "/machine/peripheral/nic0"})
 			return qmptest.Reply{}
 		})
-		r := runExample(t, bin, "devicedel", "-socket", s.Path, "-id", "nic0", "-timeout", "5s")
+		r := runExample(t, bin, "devicedel", "-socket", s.Path(), "-id", "nic0", "-timeout", "5s")
 		r.expect(t, 1, q(`device_del: removal of "nic0" requested; waiting up to 5s for DEVICE_DELETED`))
 		r.expectStderr(t, `guest failed to unplug device "nic0" (DEVICE_UNPLUG_GUEST_ERROR)`)
 	})
@@ -251,7 +251,7 @@ func TestExamples(t *testing.T) {
 		t.Parallel()
 		r := runExample(t, bin, "demo", "-simulated")
 		first, _, _ := strings.Cut(r.stdout, "\n")
-		if want := "-simulated: using the simulated QEMU from internal/qmptest"; first != want {
+		if want := "-simulated: using the simulated QEMU from qmptest"; first != want {
 			t.Fatalf("first line %q, want %q\nstdout:\n%s\nstderr:\n%s", first, want, r.stdout, r.stderr)
 		}
 		r.expect(t, 0,
@@ -276,7 +276,7 @@ func TestExamples(t *testing.T) {
 		// Without a QEMU binary the demo falls back to the simulation.
 		r := runExampleEnv(t, []string{"QEMU_BIN=" + filepath.Join(t.TempDir(), "no-such-qemu")}, bin, "demo")
 		first, _, _ := strings.Cut(r.stdout, "\n")
-		if want := "QEMU not found: using the simulated QEMU from internal/qmptest"; first != want {
+		if want := "QEMU not found: using the simulated QEMU from qmptest"; first != want {
 			t.Fatalf("first line %q, want %q\nstdout:\n%s\nstderr:\n%s", first, want, r.stdout, r.stderr)
 		}
 		r.expect(t, 0, q(`RunHuman("info version"): "7.2.22 (qmptest)"`), "done")
@@ -286,11 +286,11 @@ func TestExamples(t *testing.T) {
 		t.Parallel()
 		// A QEMU given with -socket is left running and as it was.
 		s := newServer(t, qmptest.Config{Version: "8.0.1"})
-		r := runExample(t, bin, "demo", "-socket", s.Path)
+		r := runExample(t, bin, "demo", "-socket", s.Path())
 		r.expect(t, 0,
-			q("using the QEMU 8.0.1 at "+s.Path),
+			q("using the QEMU 8.0.1 at "+s.Path()),
 			q("subscription received: STOP, RESUME"),
-			q("leaving the QEMU at "+s.Path+" running (-quit would stop it)"),
+			q("leaving the QEMU at "+s.Path()+" running (-quit would stop it)"),
 			"done")
 		// stop then cont: the VM is left running, as it was; and no quit.
 		names := " " + strings.Join(exampleServerCommands(s), " ") + " "

@@ -18,7 +18,7 @@ import (
 
 	qmp "github.com/0xef53/go-qmp/v2"
 	"github.com/0xef53/go-qmp/v2/internal/qemutest"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // openFDCount is the number of descriptors this process has open on the
@@ -376,7 +376,7 @@ func TestGetFDConnectionEndLeaksNothing(t *testing.T) {
 
 func TestFDPassingOverTCPUnsupported(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	addr := proxyQMP(t, "tcp", "127.0.0.1:0", s.Path)
+	addr := proxyQMP(t, "tcp", "127.0.0.1:0", s.Path())
 	m, err := qmp.Dial(ctxT(t, 5*time.Second), "tcp", addr, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // checkHandshakeTimeout fails unless err is a handshake timeout that wraps
@@ -36,7 +36,7 @@ func TestHandshakeTimeoutWrapsCtxError(t *testing.T) {
 	s := newServer(t, qmptest.Config{NoGreeting: true})
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		m, err := qmp.Dial(ctx, "unix", s.Path, nil)
+		m, err := qmp.Dial(ctx, "unix", s.Path(), nil)
 		cancel()
 		if err == nil {
 			m.Close()
@@ -50,7 +50,7 @@ func TestHandshakeCustomCause(t *testing.T) {
 	cause := errors.New("the VM manager is shutting down")
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 20*time.Millisecond, cause)
 	defer cancel()
-	m, err := qmp.Dial(ctx, "unix", s.Path, nil)
+	m, err := qmp.Dial(ctx, "unix", s.Path(), nil)
 	if err == nil {
 		m.Close()
 	}
@@ -64,7 +64,7 @@ func TestHandshakeCancelledCtx(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	conn, err := net.Dial("unix", s.Path)
+	conn, err := net.Dial("unix", s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

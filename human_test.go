@@ -6,7 +6,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 func TestRunHumanChecked(t *testing.T) {

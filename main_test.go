@@ -10,7 +10,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // TestMain fails the run when any goroutine of this module (the monitor's
@@ -56,7 +56,7 @@ func leakedGoroutines(timeout time.Duration) string {
 // newServer starts a fake QMP server closed at the end of the test.
 func newServer(t testing.TB, cfg qmptest.Config) *qmptest.Server {
 	t.Helper()
-	s := qmptest.NewServerConfig(cfg)
+	s := qmptest.NewServer(cfg)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -66,9 +66,9 @@ func dial(t testing.TB, s *qmptest.Server, opts *qmp.Options) *qmp.Monitor {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, err := qmp.Dial(ctx, "unix", s.Path, opts)
+	m, err := qmp.Dial(ctx, "unix", s.Path(), opts)
 	if err != nil {
-		t.Fatalf("Dial(%s): %v", s.Path, err)
+		t.Fatalf("Dial(%s): %v", s.Path(), err)
 	}
 	t.Cleanup(func() { m.Close() })
 	return m

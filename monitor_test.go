@@ -18,12 +18,12 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 func TestNewMonitorAndRun(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	m, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func noHang(t *testing.T, what string, f func()) {
 
 func TestDialUnix(t *testing.T) {
 	s := newServer(t, qmptest.Config{Version: "8.1.3", Capabilities: []string{"oob", "x-test"}})
-	m, err := qmp.Dial(ctxT(t, 5*time.Second), "unix", s.Path, nil)
+	m, err := qmp.Dial(ctxT(t, 5*time.Second), "unix", s.Path(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestDialUnix(t *testing.T) {
 
 func TestDialTCP(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	addr := proxyQMP(t, "tcp", "127.0.0.1:0", s.Path)
+	addr := proxyQMP(t, "tcp", "127.0.0.1:0", s.Path())
 	m, err := qmp.Dial(ctxT(t, 5*time.Second), "tcp", addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestDialUnsupportedNetwork(t *testing.T) {
 
 func TestNewMonitorConn(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	conn, err := net.Dial("unix", s.Path)
+	conn, err := net.Dial("unix", s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestNewMonitorConn(t *testing.T) {
 
 func TestNewMonitorConnHandshakeFailureClosesConn(t *testing.T) {
 	s := newServer(t, qmptest.Config{NoGreeting: true})
-	conn, err := net.Dial("unix", s.Path)
+	conn, err := net.Dial("unix", s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestDialWaitForSocket(t *testing.T) {
 	}()
 	// Dial sits in its retry wait only after a failed attempt.
 	waitGoroutineBlocked(t, "qmp/v2.Dial(")
-	proxyQMP(t, "unix", path, s.Path)
+	proxyQMP(t, "unix", path, s.Path())
 	r := <-res
 	if r.err != nil {
 		t.Fatalf("Dial with WaitForSocket: %v", r.err)

@@ -12,7 +12,7 @@ import (
 
 	qmp "github.com/0xef53/go-qmp/v2"
 	"github.com/0xef53/go-qmp/v2/internal/qemutest"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // yankInstance is an element of query-yank's reply.

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // watchdog fails the test with every goroutine's stack if done is not

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // schemaEntity is one element of a query-qmp-schema reply, for building schemas.
@@ -280,14 +280,14 @@ func TestSchemaDeprecationIndexLinear(t *testing.T) {
 // once.
 func TestSchemaShortCtx(t *testing.T) {
 	_, raw := chainSchema(t, 20000)
-	srv := qmptest.NewServerConfig(qmptest.Config{})
+	srv := qmptest.NewServer(qmptest.Config{})
 	defer srv.Close()
 	srv.Handle("query-qmp-schema", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
 		return qmptest.Reply{RawReturn: raw}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := Dial(ctx, "unix", srv.Path, &Options{Logger: discardLogger})
+	m, err := Dial(ctx, "unix", srv.Path(), &Options{Logger: discardLogger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,14 +321,14 @@ func TestSchemaShortCtx(t *testing.T) {
 // TestSchemaWaitEndsWithClose waits for a schema QEMU never sends: Close
 // ends the wait with the connection's error.
 func TestSchemaWaitEndsWithClose(t *testing.T) {
-	srv := qmptest.NewServerConfig(qmptest.Config{})
+	srv := qmptest.NewServer(qmptest.Config{})
 	defer srv.Close()
 	srv.Handle("query-qmp-schema", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
 		return qmptest.Reply{NoReply: true}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := Dial(ctx, "unix", srv.Path, nil)
+	m, err := Dial(ctx, "unix", srv.Path(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package qmp_test
 
 // Typed commands, the schema fetch and the deprecation warnings against
-// the simulated QEMU (internal/qmptest).
+// the simulated QEMU (qmptest).
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // echoServer answers every named command with {} (or ret, when given).

@@ -2,7 +2,7 @@
 // when one is installed and a simulated one otherwise:
 //
 //	go run ./examples/demo              # starts a throwaway guest-less QEMU, or the simulation
-//	go run ./examples/demo -simulated   # the simulated QEMU of internal/qmptest
+//	go run ./examples/demo -simulated   # the simulated QEMU of qmptest
 //	go run ./examples/demo -socket /run/vm.qmp   # an already running QEMU
 //
 // Its first line says which QEMU it talks to. It shows the greeting
@@ -34,7 +34,7 @@ import (
 
 	qmp "github.com/0xef53/go-qmp/v2"
 	"github.com/0xef53/go-qmp/v2/internal/qemutest"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 func main() {
@@ -84,10 +84,10 @@ func run(ctx context.Context, simulated bool, socket string, quit bool) error {
 		if simulated {
 			why = "-simulated"
 		}
-		s := qmptest.NewServer()
+		s := qmptest.NewServer(qmptest.Config{})
 		defer s.Close()
-		t = target{socket: s.Path, quit: true, intro: func(qmp.Version) string {
-			return why + ": using the simulated QEMU from internal/qmptest"
+		t = target{socket: s.Path(), quit: true, intro: func(qmp.Version) string {
+			return why + ": using the simulated QEMU from qmptest"
 		}}
 	default:
 		q, err := qemutest.Start(qemutest.Config{})

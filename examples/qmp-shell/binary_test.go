@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 var (
@@ -105,11 +105,11 @@ func runBinary(t *testing.T, stdin string, args ...string) shellRun {
 
 func TestBinaryExitStatus(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
-	r := runBinary(t, "query-name\nnosuch\nquery-name\n", s.Path)
+	r := runBinary(t, "query-name\nnosuch\nquery-name\n", s.Path())
 	r.expect(t, 1, `{"return": {}}
 {"error": {"class": "CommandNotFound", "desc": "The command nosuch has not been found"}}
 `)
-	r = runBinary(t, "", s.Path, "query-name")
+	r = runBinary(t, "", s.Path(), "query-name")
 	r.expect(t, 0, `{"return": {}}`+"\n")
 	r = runBinary(t, "")
 	if r.code != 2 || !strings.Contains(r.stderr, "usage: qmp-shell") {

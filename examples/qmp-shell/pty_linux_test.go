@@ -17,7 +17,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 // openPTY opens a pseudo-terminal pair with the syscall package: /dev/ptmx,
@@ -165,12 +165,12 @@ func TestPTYCompletionAndHistory(t *testing.T) {
 	home := t.TempDir()
 
 	// Session 1: complete a command name and its argument name, run it.
-	p := startPTY(t, home, s.Path)
+	p := startPTY(t, home, s.Path())
 	p.scr.waitFor(t, 10*time.Second, "the banner and prompt", func() bool {
 		line, _ := p.scr.current()
 		return line == "(QEMU) " && p.scr.hasLine("Tab completes, Up/Down recall history, Ctrl-C abandons a line or a running command, Ctrl-D exits.")
 	})
-	if !p.scr.hasLine("Connected to QEMU 7.2.22 (qmptest) at " + s.Path + ", QMP mode.") {
+	if !p.scr.hasLine("Connected to QEMU 7.2.22 (qmptest) at " + s.Path() + ", QMP mode.") {
 		t.Fatalf("banner:\n%s", p.scr)
 	}
 	p.typeKeys("device_d\t")
@@ -199,7 +199,7 @@ func TestPTYCompletionAndHistory(t *testing.T) {
 	}
 
 	// Session 2: Up recalls the line of session 1.
-	p = startPTY(t, home, s.Path)
+	p = startPTY(t, home, s.Path())
 	p.scr.waitLine(t, "(QEMU) ", 7)
 	p.typeKeys("\x1b[A")
 	p.scr.waitLine(t, "(QEMU) device_del id=usb0", 25)

@@ -1,6 +1,6 @@
 package main
 
-// The shell against the simulated QEMU of internal/qmptest, run in-process
+// The shell against the simulated QEMU of qmptest, run in-process
 // (so the race detector sees it) with piped stdin.
 
 import (
@@ -20,12 +20,12 @@ import (
 	"time"
 
 	qmp "github.com/0xef53/go-qmp/v2"
-	"github.com/0xef53/go-qmp/v2/internal/qmptest"
+	"github.com/0xef53/go-qmp/v2/qmptest"
 )
 
 func newServer(t *testing.T, cfg qmptest.Config) *qmptest.Server {
 	t.Helper()
-	s := qmptest.NewServerConfig(cfg)
+	s := qmptest.NewServer(cfg)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -155,7 +155,7 @@ blockdev-add driver=qcow2 node-name=q0 file.driver=file file.filename=/tmp/a.qco
 qom-set path=/machine property=x value=[1, {"a": true}] s="with space" q='single quoted' n=null
 {"execute": "query-version", "id": "dropped"}
 `
-	r := runShell(t, in, nil, s.Path)
+	r := runShell(t, in, nil, s.Path())
 	r.expect(t, 0, `{"return": {"running": true, "singlestep": false, "status": "running"}}
 {"return": {}}
 {"return": {}}
@@ -182,14 +182,14 @@ func TestTransactionPiped(t *testing.T) {
 		")\n" +
 		"transaction( completion-mode=grouped\n" +
 		"block-dirty-bitmap-clear node=n0 name=b0 )\n"
-	r := runShell(t, in, nil, s.Path)
+	r := runShell(t, in, nil, s.Path())
 	r.expect(t, 0, "{\"return\": {}}\n{\"return\": {}}\n")
 	expectSent(t, s,
 		`transaction {"actions":[{"type":"block-dirty-bitmap-add","data":{"name":"b0","node":"n0","persistent":false}},{"type":"abort","data":{}}]}`,
 		`transaction {"actions":[{"type":"block-dirty-bitmap-clear","data":{"name":"b0","node":"n0"}}],"properties":{"completion-mode":"grouped"}}`)
 
 	// Input ending inside a block sends nothing and fails.
-	r = runShell(t, "transaction(\nabort\n", nil, s.Path)
+	r = runShell(t, "transaction(\nabort\n", nil, s.Path())
 	if r.code != 1 || !strings.Contains(r.stderr, "input ended inside transaction( ... ): nothing sent") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -201,7 +201,7 @@ func TestTransactionPiped(t *testing.T) {
 func TestHMPPiped(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{Version: "9.1.3"})
-	r := runShell(t, "info version\n\nstop\ninfo status\nbogus\n", nil, "-H", s.Path)
+	r := runShell(t, "info version\n\nstop\ninfo status\nbogus\n", nil, "-H", s.Path())
 	// HMP's \r\n become \n; its errors are output, not failures; the
 	// STOP event comes before the output of the command that caused it.
 	want := "9.1.3 (qmptest)\n" +
@@ -225,7 +225,7 @@ func TestHMPPiped(t *testing.T) {
 func TestJSONOutput(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	r := runShell(t, "stop\nquery-status\ndevice_del id=nosuch\n", nil, "-json", "-k", s.Path)
+	r := runShell(t, "stop\nquery-status\ndevice_del id=nosuch\n", nil, "-json", "-k", s.Path())
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if r.code != 1 || len(lines) != 4 {
 		t.Fatalf("exit %d, %d lines, want 1 and 4:\n%s\nstderr: %s", r.code, len(lines), r.stdout, r.stderr)
@@ -253,14 +253,14 @@ func TestJSONOutput(t *testing.T) {
 	}
 
 	// HMP output in -json mode is a JSON string.
-	r = runShell(t, "info version\n", nil, "-json", "-H", s.Path)
+	r = runShell(t, "info version\n", nil, "-json", "-H", s.Path())
 	r.expect(t, 0, `{"return":"7.2.22 (qmptest)\r\n"}`+"\n")
 }
 
 func TestPretty(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	r := runShell(t, "query-status\n", nil, "-p", s.Path)
+	r := runShell(t, "query-status\n", nil, "-p", s.Path())
 	r.expect(t, 0, `{
     "return": {
         "running": true,
@@ -276,19 +276,19 @@ func TestExitStatus(t *testing.T) {
 	q := "The command nosuch has not been found"
 	t.Run("stops-at-first-error", func(t *testing.T) {
 		s := newServer(t, qmptest.Config{})
-		r := runShell(t, "query-name\nnosuch\nstop\n", nil, s.Path)
+		r := runShell(t, "query-name\nnosuch\nstop\n", nil, s.Path())
 		r.expect(t, 1, `{"return": {}}`+"\n"+`{"error": {"class": "CommandNotFound", "desc": "`+q+`"}}`+"\n")
 		expectSent(t, s, "query-name", "nosuch") // stop not sent
 	})
 	t.Run("keep-going", func(t *testing.T) {
 		s := newServer(t, qmptest.Config{})
-		r := runShell(t, "nosuch\nquery-name\n", nil, "-k", s.Path)
+		r := runShell(t, "nosuch\nquery-name\n", nil, "-k", s.Path())
 		r.expect(t, 1, `{"error": {"class": "CommandNotFound", "desc": "`+q+`"}}`+"\n"+`{"return": {}}`+"\n")
 		expectSent(t, s, "nosuch", "query-name")
 	})
 	t.Run("syntax-error", func(t *testing.T) {
 		s := newServer(t, qmptest.Config{})
-		r := runShell(t, "device_del id\nstop\n", nil, s.Path)
+		r := runShell(t, "device_del id\nstop\n", nil, s.Path())
 		r.expect(t, 1, "")
 		if !strings.Contains(r.stderr, `error: "id": expected key=value`) {
 			t.Fatalf("stderr %q", r.stderr)
@@ -297,7 +297,7 @@ func TestExitStatus(t *testing.T) {
 	})
 	t.Run("all-fine", func(t *testing.T) {
 		s := newServer(t, qmptest.Config{})
-		r := runShell(t, "query-name\n", nil, s.Path)
+		r := runShell(t, "query-name\n", nil, s.Path())
 		r.expect(t, 0, `{"return": {}}`+"\n")
 	})
 	t.Run("connection-lost", func(t *testing.T) {
@@ -306,14 +306,14 @@ func TestExitStatus(t *testing.T) {
 			s.DropConnection()
 			return qmptest.Reply{NoReply: true}
 		})
-		r := runShell(t, "query-name\nstop\n", nil, "-k", s.Path)
+		r := runShell(t, "query-name\nstop\n", nil, "-k", s.Path())
 		if r.code != 1 || !strings.Contains(r.stderr, "error: query-name: ") || !strings.Contains(r.stderr, "connection to QEMU ended") {
 			t.Fatalf("exit %d, stderr %q (-k does not go on once the connection is gone)", r.code, r.stderr)
 		}
 	})
 	t.Run("quit", func(t *testing.T) {
 		s := newServer(t, qmptest.Config{})
-		r := runShell(t, "quit\n", nil, "-events=false", s.Path)
+		r := runShell(t, "quit\n", nil, "-events=false", s.Path())
 		r.expect(t, 0, `{"return": {}}`+"\n")
 	})
 	t.Run("no-socket", func(t *testing.T) {
@@ -328,7 +328,7 @@ func TestCommandsFromArguments(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
 	// device_del id=nosuch as two arguments is one command.
-	r := runShell(t, "not read", nil, "-k", s.Path, "query-name", "device_del", "id=nosuch", `{"execute":"query-name"}`)
+	r := runShell(t, "not read", nil, "-k", s.Path(), "query-name", "device_del", "id=nosuch", `{"execute":"query-name"}`)
 	r.expect(t, 1, `{"return": {}}
 {"error": {"class": "DeviceNotFound", "desc": "Device 'nosuch' not found"}}
 {"return": {}}
@@ -339,12 +339,12 @@ func TestCommandsFromArguments(t *testing.T) {
 func TestSocketSources(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	r := runShell(t, "query-name\n", []string{"QMP_SOCKET=" + s.Path})
+	r := runShell(t, "query-name\n", []string{"QMP_SOCKET=" + s.Path()})
 	r.expect(t, 0, `{"return": {}}`+"\n")
-	r = runShell(t, "", []string{"QMP_SOCKET=/nonexistent"}, "-socket", s.Path, "query-name")
+	r = runShell(t, "", []string{"QMP_SOCKET=/nonexistent"}, "-socket", s.Path(), "query-name")
 	r.expect(t, 0, `{"return": {}}`+"\n")
 
-	for _, args := range [][]string{{}, {"-tcp", "localhost:1", "-socket", "x"}, {"-since", "1m", s.Path}, {"-nosuchflag"}} {
+	for _, args := range [][]string{{}, {"-tcp", "localhost:1", "-socket", "x"}, {"-since", "1m", s.Path()}, {"-nosuchflag"}} {
 		r = runShell(t, "", nil, args...)
 		if r.code != 2 || r.stderr == "" {
 			t.Fatalf("%q: exit %d (want 2), stderr %q", args, r.code, r.stderr)
@@ -359,7 +359,7 @@ func TestVerboseAndLog(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
 	log := filepath.Join(t.TempDir(), "qmp.log")
-	r := runShell(t, "stop\ndevice_del id=x\n", nil, "-v", "-k", "-l", log, s.Path)
+	r := runShell(t, "stop\ndevice_del id=x\n", nil, "-v", "-k", "-l", log, s.Path())
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if r.code != 1 || len(lines) != 5 || lines[0] != `{"execute": "stop"}` || lines[3] != `{"arguments": {"id": "x"}, "execute": "device_del"}` {
 		t.Fatalf("exit %d, stdout:\n%s", r.code, r.stdout)
@@ -395,11 +395,11 @@ func TestEventsBeforeReplies(t *testing.T) {
 		s.SendEventAt("DEVICE_DELETED", map[string]string{"path": "/machine/peripheral/d0", "device": "d0"}, 1700000000, 5)
 		return qmptest.Reply{}
 	})
-	r := runShell(t, "device_del id=d0\n", nil, s.Path)
+	r := runShell(t, "device_del id=d0\n", nil, s.Path())
 	r.expect(t, 0, `{"event": "DEVICE_DELETED", "data": {"device": "d0", "path": "/machine/peripheral/d0"}, "timestamp": {"seconds": 1700000000, "microseconds": 5}}
 {"return": {}}
 `)
-	r = runShell(t, "device_del id=d0\n", nil, "-events=false", s.Path)
+	r = runShell(t, "device_del id=d0\n", nil, "-events=false", s.Path())
 	r.expect(t, 0, `{"return": {}}`+"\n")
 }
 
@@ -437,8 +437,8 @@ func runFollow(t *testing.T, args ...string) (stdout, stderr *syncBuffer, stop f
 func TestFollowSimulated(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	stdout, stderr, stop := runFollow(t, s.Path, "STOP", "RESUME")
-	stderr.waitFor(t, "qmp-shell: following STOP, RESUME on "+s.Path+" (interrupt to stop)\n", 10*time.Second)
+	stdout, stderr, stop := runFollow(t, s.Path(), "STOP", "RESUME")
+	stderr.waitFor(t, "qmp-shell: following STOP, RESUME on "+s.Path()+" (interrupt to stop)\n", 10*time.Second)
 
 	// Commands from another client of the same server cannot be had
 	// (one client per socket): the server emits the events itself.
@@ -469,7 +469,7 @@ func TestFollowSince(t *testing.T) {
 		{nil, "LIVE "},
 	} {
 		s := newServer(t, qmptest.Config{PreGreetingEvents: true})
-		stdout, stderr, stop := runFollow(t, append(tc.args, s.Path)...)
+		stdout, stderr, stop := runFollow(t, append(tc.args, s.Path())...)
 		stderr.waitFor(t, "following all events", 10*time.Second)
 		s.SendEvent("LIVE", map[string]int{"n": 1})
 		stdout.waitFor(t, `"LIVE"`, 5*time.Second)
@@ -493,7 +493,7 @@ func TestFollowSince(t *testing.T) {
 func TestFollowConnectionEnds(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	stdout, stderr, stop := runFollow(t, s.Path)
+	stdout, stderr, stop := runFollow(t, s.Path())
 	stderr.waitFor(t, "following all events", 10*time.Second)
 	s.DropConnection()
 	stderr.waitFor(t, "qmp-shell: connection ended:", 5*time.Second)
@@ -506,7 +506,7 @@ func TestFollowConnectionEnds(t *testing.T) {
 
 	// After SHUTDOWN the end of the connection is the normal end.
 	s2 := newServer(t, qmptest.Config{})
-	stdout, stderr, stop = runFollow(t, s2.Path, "RESUME")
+	stdout, stderr, stop = runFollow(t, s2.Path(), "RESUME")
 	stderr.waitFor(t, "following RESUME", 10*time.Second)
 	s2.SendEvent("SHUTDOWN", map[string]any{"guest": false, "reason": "host-qmp-quit"})
 	s2.SendEvent("RESUME", nil) // a followed event after it: SHUTDOWN has been filed
@@ -526,7 +526,7 @@ func TestWaitSocket(t *testing.T) {
 	// Not synchronisation: whenever the link appears, the shell must
 	// connect; the pause only makes it likely that it is still waiting.
 	time.Sleep(50 * time.Millisecond)
-	if err := os.Symlink(s.Path, path); err != nil {
+	if err := os.Symlink(s.Path(), path); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -542,7 +542,7 @@ func TestWaitSocket(t *testing.T) {
 func TestInteractiveSession(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	mon, err := qmp.NewMonitor(s.Path, 5*time.Second)
+	mon, err := qmp.NewMonitor(s.Path(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +630,7 @@ func TestTCP(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		u, err := net.Dial("unix", s.Path)
+		u, err := net.Dial("unix", s.Path())
 		if err != nil {
 			return
 		}
@@ -654,7 +654,7 @@ func TestTCP(t *testing.T) {
 func TestEventLoopStopsUnderFlood(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
-	mon, err := qmp.Dial(context.Background(), "unix", s.Path, &qmp.Options{EventHistory: 100000})
+	mon, err := qmp.Dial(context.Background(), "unix", s.Path(), &qmp.Options{EventHistory: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -711,7 +711,7 @@ func TestOddEscapesRefused(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, qmptest.Config{})
 	acceptAll(s, "device_del")
-	r := runShell(t, "device_del id=\"\\ud800\"\ndevice_del id=\"a\\uffff\"\ndevice_del id=net0\n", nil, "-k", s.Path)
+	r := runShell(t, "device_del id=\"\\ud800\"\ndevice_del id=\"a\\uffff\"\ndevice_del id=net0\n", nil, "-k", s.Path())
 	if r.code != 1 || strings.Count(r.stderr, "command not sent") != 2 {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and two refusals", r.code, r.stderr)
 	}

@@ -602,9 +602,12 @@ var (
 
 // hQueryQMPSchema returns a synthetic schema of about 200 KB, which QEMU
 // sends as a single line: it exercises clients' handling of huge lines.
-func hQueryQMPSchema(_ *Server, r *Request) Reply {
+func hQueryQMPSchema(s *Server, r *Request) Reply {
 	if _, e := args(r, ""); e != nil {
 		return *e
+	}
+	if s.cfg.Schema != nil {
+		return Reply{RawReturn: s.cfg.Schema}
 	}
 	schemaOnce.Do(func() {
 		var b strings.Builder

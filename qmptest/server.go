@@ -1,6 +1,23 @@
-// Package qmptest provides a fake QMP (QEMU Machine Protocol) server that
-// speaks the wire protocol on a unix socket, in the spirit of
-// net/http/httptest.
+// Package qmptest provides a fake QEMU: a QMP (QEMU Machine Protocol)
+// server that speaks the wire protocol on a unix socket, in the spirit of
+// net/http/httptest, for the tests of programs that drive QEMU.
+//
+// NewServer starts one on a socket in a temporary directory (Path); point
+// the code under test at it, as at a QEMU's -qmp socket. It answers like a
+// guest-less QEMU 7.2: the greeting and capabilities negotiation (OOB
+// included), query-version, query-status, query-name, query-commands,
+// query-qmp-schema (Config.Schema), stop, cont, system_reset,
+// system_powerdown and quit with their events, device_add and device_del
+// (DEVICE_DELETED), human-monitor-command, transaction, block-job-cancel,
+// getfd, closefd, add-fd, remove-fd and query-fdsets with descriptors
+// passed over the socket (SCM_RIGHTS), and the OOB commands migrate-pause,
+// migrate-recover, yank and query-yank. Handle replaces or adds a command
+// (a canned reply, an error, a delay, no reply at all); SendEvent and
+// SendEventAt send events when the test wants them; Requests shows what
+// the client sent. For faults: Config.NoGreeting (a busy or wedged
+// socket), DropConnection, SetReplyDelay, SetSplitWrites (messages one
+// byte per write), SetPretty, SetOutOfOrder and SendRaw (anything at all,
+// garbage included).
 //
 // The server deliberately does not share any code with the client
 // package: it implements framing, negotiation, id echoing, out-of-band
@@ -39,7 +56,7 @@ import (
 // reading the socket once this many in-band commands are waiting.
 const queueLen = 8
 
-// Config tunes a Server created with NewServerConfig. The zero value
+// Config tunes a Server created with NewServer. The zero value
 // describes a QEMU 7.2.22 offering the "oob" capability.
 type Config struct {
 	// Version is the QEMU version announced in the greeting and returned
@@ -54,6 +71,11 @@ type Config struct {
 	// greeting, which is what a client sees when the socket is busy with
 	// another client (or QEMU is wedged).
 	NoGreeting bool
+
+	// Schema is query-qmp-schema's reply. Nil answers with a small
+	// synthetic schema listing the built-in commands; QEMU72Schema is a
+	// real QEMU 7.2's.
+	Schema json.RawMessage
 
 	// PreGreetingEvents makes the server send one event named
 	// "PRE_NEGOTIATION" immediately before the reply to qmp_capabilities,
@@ -105,9 +127,7 @@ type HandlerFunc func(s *Server, r *Request) Reply
 // client at a time, like QEMU: further connections are accepted by the
 // kernel but get no greeting until the current client has gone.
 type Server struct {
-	// Path is the unix socket path, inside a temporary directory that
-	// Close removes.
-	Path string
+	path string // the unix socket, inside a temporary directory Close removes
 
 	cfg     Config
 	dir     string
@@ -136,15 +156,11 @@ type Server struct {
 	devices    map[string]bool
 }
 
-// NewServer starts a server with the default Config. It panics on error,
-// like httptest.NewServer, because callers are tests and examples.
-func NewServer() *Server {
-	return NewServerConfig(Config{})
-}
-
-// NewServerConfig starts a server with the given Config. It panics on
-// error.
-func NewServerConfig(cfg Config) *Server {
+// NewServer starts a server on a unix socket in a new temporary directory
+// (Path), configured by cfg (the zero Config is a QEMU 7.2.22 offering
+// OOB). It panics on error, like httptest.NewServer, because its callers
+// are tests and examples; it needs no *testing.T. Close it when done.
+func NewServer(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "7.2.22"
 	}
@@ -162,7 +178,7 @@ func NewServerConfig(cfg Config) *Server {
 		panic("qmptest: " + err.Error())
 	}
 	s := &Server{
-		Path:     path,
+		path:     path,
 		cfg:      cfg,
 		dir:      dir,
 		ln:       ln,
@@ -177,6 +193,10 @@ func NewServerConfig(cfg Config) *Server {
 	go s.acceptLoop()
 	return s
 }
+
+// Path returns the server's unix socket path, inside a temporary directory
+// that Close removes.
+func (s *Server) Path() string { return s.path }
 
 // Close stops the server: it closes the listener and the current
 // connection, interrupts any handler delay, waits for every goroutine of

@@ -35,9 +35,9 @@ type client struct {
 
 func dial(t *testing.T, s *Server) *client {
 	t.Helper()
-	c, err := net.Dial("unix", s.Path)
+	c, err := net.Dial("unix", s.Path())
 	if err != nil {
-		t.Fatalf("dial %s: %v", s.Path, err)
+		t.Fatalf("dial %s: %v", s.Path(), err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return &client{t: t, c: c.(*net.UnixConn), r: bufio.NewReaderSize(c, 1<<20)}
@@ -120,7 +120,7 @@ func negotiated(t *testing.T, s *Server) *client {
 }
 
 func newServer(t *testing.T, cfg Config) *Server {
-	s := NewServerConfig(cfg)
+	s := NewServer(cfg)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -263,7 +263,7 @@ func TestLifecycleEvents(t *testing.T) {
 	c.expectEvent(`"SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}`)
 	c.expect(`{"return": {}, "id": "bye"}`)
 	c.expectEOF()
-	if conn, err := net.Dial("unix", s.Path); err == nil {
+	if conn, err := net.Dial("unix", s.Path()); err == nil {
 		conn.Close()
 		t.Fatal("dial after quit succeeded, want the listener closed")
 	}
@@ -481,7 +481,7 @@ func TestBigSchema(t *testing.T) {
 }
 
 func TestNoReplyAndCloseDoesNotHang(t *testing.T) {
-	s := NewServer()
+	s := NewServer(Config{})
 	s.Handle("wedge", func(*Server, *Request) Reply { return Reply{NoReply: true} })
 	s.Handle("sleepy", func(*Server, *Request) Reply { return Reply{Delay: time.Hour} })
 	c := negotiated(t, s)
@@ -503,7 +503,7 @@ func TestNoReplyAndCloseDoesNotHang(t *testing.T) {
 		t.Fatal("Close hung with a wedged command pending")
 	}
 	c.expectEOF()
-	if _, err := os.Stat(s.Path); !os.IsNotExist(err) {
+	if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
 		t.Fatalf("socket path still exists after Close: %v", err)
 	}
 }
@@ -560,7 +560,7 @@ func TestInBandQueueLimit(t *testing.T) {
 }
 
 func TestNoGoroutinesAfterClose(t *testing.T) {
-	s := NewServer()
+	s := NewServer(Config{})
 	c := negotiated(t, s)
 	s.SendEvent("X", nil)
 	c.expectEvent(`"X"`)
