@@ -197,6 +197,9 @@ func (m *Monitor) RunTransactionContext(ctx context.Context, cmds []Command, res
 		}
 		args.Actions = append(args.Actions, TransactionAction{Type: cmd.Name, Data: cmd.Arguments})
 	}
+	if res != nil && reflect.ValueOf(res).Kind() != reflect.Pointer {
+		res = &res // v2.0.4 decoded into &res, so a non-pointer res was accepted (and left unchanged)
+	}
 	return m.RunContext(ctx, Command{"transaction", &args}, res)
 }
 
@@ -208,6 +211,9 @@ var oobSeq atomic.Uint64
 // otherwise it returns ErrOOBNotEnabled and sends nothing. Commands that do
 // not allow OOB execution come back as QEMU's *GenericError.
 func (m *Monitor) RunOOB(ctx context.Context, cmd interface{}, res interface{}) error {
+	if m.done == nil {
+		return closedError(nil, errNeverConnected) // the zero Monitor
+	}
 	if !m.oob {
 		return ErrOOBNotEnabled
 	}

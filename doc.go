@@ -75,7 +75,8 @@
 //     was written, still runs in QEMU; its reply is dropped.
 //
 // A call that returns an error returns the zero value (a nil pointer)
-// beside it. A nil ctx means context.Background().
+// beside it, except RunHumanChecked, which also returns HMP's output with
+// its *HMPError. A nil ctx means context.Background().
 //
 // The protocol is specified in QEMU's docs/interop/qmp-spec.rst:
 // https://www.qemu.org/docs/master/interop/qmp-spec.html

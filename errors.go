@@ -50,9 +50,10 @@ var errShutdown = &net.OpError{Op: "read", Net: "unix", Err: &os.SyscallError{Sy
 // is nil after Close, io.EOF when QEMU closed the connection, else the I/O
 // or protocol error.
 //
-// The shape callers see: every call that cannot complete because the
-// connection ended (pending calls and later ones, waits and subscriptions),
-// and Err, return a *net.OpError, as v2.0.4 did once QEMU's side was gone,
+// The shape callers see: Run and the other v2.0.4 calls, waits,
+// subscriptions and Err return a *net.OpError when the connection ended
+// (pending calls and later ones), as v2.0.4 did once QEMU's side was gone
+// (the typed methods wrap it with the command's name),
 // so `if _, ok := err.(*net.OpError); ok` still holds. Its Err is the
 // *ClosedError, so errors.As(err, &closedErr), errors.Is(err, ErrClosed),
 // errors.Is(err, io.EOF) (QEMU closed the socket) and IsSocketClosed(err)
@@ -156,7 +157,8 @@ func NewQMPError(err *GenericError) error {
 	return err
 }
 
-// DeviceUnplugError is returned by WaitDeviceDeletedEvent when QEMU reports
+// DeviceUnplugError is returned by WaitDeviceDeleted (and the deprecated
+// WaitDeviceDeletedEvent) when QEMU reports
 // DEVICE_UNPLUG_GUEST_ERROR for the device: the guest will not release it,
 // so no DEVICE_DELETED is coming.
 type DeviceUnplugError struct {

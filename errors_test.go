@@ -176,7 +176,7 @@ func TestHandshakeNoGreeting(t *testing.T) {
 }
 
 func TestHandshakeEventsBeforeCapabilitiesReply(t *testing.T) {
-	s := newServer(t, qmptest.Config{PreGreetingEvents: true})
+	s := newServer(t, qmptest.Config{EventBeforeNegotiationReply: true})
 	m := dial(t, s, nil)
 	evs, ok := m.FindEvents("PRE_NEGOTIATION", 0)
 	if !ok || len(evs) != 1 || evs[0].Type != "PRE_NEGOTIATION" {

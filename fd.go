@@ -13,6 +13,7 @@ package qmp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -27,7 +28,17 @@ func (m *Monitor) GetFD(ctx context.Context, name string, f *os.File) error {
 	args := struct {
 		Name string `json:"fdname"`
 	}{name}
-	return m.RunWithFile(ctx, Command{"getfd", &args}, nil, f)
+	return fdCommandErr("getfd", m.RunWithFile(ctx, Command{"getfd", &args}, nil, f))
+}
+
+// fdCommandErr wraps QEMU's refusal of an fd command with the command's
+// name, as the typed methods do; other errors pass as they are.
+func fdCommandErr(name string, err error) error {
+	var ge *GenericError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("qmp: %s failed: %w", name, err)
+	}
+	return err
 }
 
 // CloseFD makes QEMU close the descriptor it received under name
@@ -36,7 +47,7 @@ func (m *Monitor) CloseFD(ctx context.Context, name string) error {
 	args := struct {
 		Name string `json:"fdname"`
 	}{name}
-	return m.RunContext(ctx, Command{"closefd", &args}, nil)
+	return fdCommandErr("closefd", m.RunContext(ctx, Command{"closefd", &args}, nil))
 }
 
 // FDSetFD is one descriptor of an fd set, as query-fdsets reports it: FD is
@@ -80,7 +91,7 @@ func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (*A
 	}
 	var res AddFDResult
 	if err := m.RunWithFile(ctx, Command{"add-fd", &args}, &res, f); err != nil {
-		return nil, err
+		return nil, fdCommandErr("add-fd", err)
 	}
 	return &res, nil
 }
@@ -93,7 +104,7 @@ func (m *Monitor) RemoveFD(ctx context.Context, fdsetID int, fd *int) error {
 		FDSetID int  `json:"fdset-id"`
 		FD      *int `json:"fd,omitempty"`
 	}{fdsetID, fd}
-	return m.RunContext(ctx, Command{"remove-fd", &args}, nil)
+	return fdCommandErr("remove-fd", m.RunContext(ctx, Command{"remove-fd", &args}, nil))
 }
 
 // QueryFDSets returns the fd sets QEMU holds (query-fdsets); an empty,
@@ -101,7 +112,7 @@ func (m *Monitor) RemoveFD(ctx context.Context, fdsetID int, fd *int) error {
 func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
 	sets := []FDSet{}
 	if err := m.RunContext(ctx, Command{"query-fdsets", nil}, &sets); err != nil {
-		return nil, err
+		return nil, fdCommandErr("query-fdsets", err)
 	}
 	return sets, nil
 }
@@ -116,6 +127,9 @@ func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
 // It needs a unix socket connection; otherwise it returns
 // ErrFDPassingUnsupported and sends nothing.
 func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interface{}, f *os.File) error {
+	if m.done == nil {
+		return closedError(nil, errNeverConnected) // the zero Monitor
+	}
 	if _, ok := m.conn.(*net.UnixConn); !ok || !fdPassing {
 		return ErrFDPassingUnsupported
 	}
@@ -140,6 +154,9 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 	fd, err := dupFile(f)
 	if err != nil {
 		c.complete(nil, false, err)
+		if _, serr := f.Stat(); errors.Is(serr, os.ErrClosed) {
+			return &CommandError{Reason: "the file to pass is closed", Err: err}
+		}
 		return fmt.Errorf("qmp: duplicating the file descriptor to pass: %w", err)
 	}
 	c.fd = fd

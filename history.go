@@ -728,7 +728,9 @@ func (e *OverflowError) Error() string {
 // ErrSubscriptionClosed is Subscription.Err after Close.
 var ErrSubscriptionClosed = errors.New("qmp: subscription closed")
 
-// Subscription delivers events live, in arrival order, on C. C is closed
+// Subscription delivers events live, in arrival order, on C. Subscribe
+// makes them; the zero Subscription's Close and Err are safe, but its C is
+// nil, and a receive from it blocks for ever. C is closed
 // when the subscription ends; Err then says why: ErrSubscriptionClosed
 // (Close), ctx.Err() (its context ended), *OverflowError (the reader fell
 // behind), or the monitor's *ClosedError (the connection ended).

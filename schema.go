@@ -396,6 +396,10 @@ func (m *Monitor) Schema(ctx context.Context) (*Schema, error) {
 		c.mu.Unlock()
 		return s, nil
 	}
+	if err := ctx.Err(); err != nil {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("qmp: waiting for query-qmp-schema: %w", err) // a caller that has given up starts no fetch
+	}
 	f := c.fetch
 	if f == nil {
 		f = &schemaFetch{done: make(chan struct{})}

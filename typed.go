@@ -65,7 +65,8 @@ func (c qapiCommand[A, R]) run(ctx context.Context, m *Monitor, args *A) (R, err
 		a = args
 	}
 	if err := m.RunContext(ctx, Command{Name: c.name, Arguments: a}, &r); err != nil {
-		return r, fmt.Errorf("qmp: %s failed: %w", c.name, err)
+		var zero R // a decode error may have filled r partly
+		return zero, fmt.Errorf("qmp: %s failed: %w", c.name, err)
 	}
 	return r, nil
 }

@@ -2,9 +2,12 @@ package qmp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +48,7 @@ func TestZeroValues(t *testing.T) {
 			for _, o := range out {
 				if o.Type() == errType && !o.IsNil() {
 					err := o.Interface().(error)
-					if !qmp.IsSocketClosed(err) && !isRefusal(err) {
+					if !qmp.IsSocketClosed(err) && !errors.Is(err, qmp.ErrInvalidCommand) {
 						done <- fmt.Errorf("returned %v, want the connection's end", err)
 						return
 					}
@@ -146,4 +149,45 @@ func TestErrorPolicy(t *testing.T) {
 	callAll(t, m, ctx, "a ctx that has ended", func(err error) bool { return errors.Is(err, context.Canceled) })
 	m.Close()
 	callAll(t, m, context.Background(), "the connection ended", qmp.IsSocketClosed)
+}
+
+// The review's edges of the error policy: v2.0.4's RunTransaction accepts
+// a non-pointer result; the fd commands name themselves in QEMU's
+// refusals; a closed file is refused before sending; a typed query whose
+// reply does not decode returns no partial result; Schema with an ended
+// ctx fetches nothing.
+func TestErrorPolicyEdges(t *testing.T) {
+	s := newServer(t, qmptest.Config{})
+	s.Handle("query-block", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{RawReturn: json.RawMessage(`[{"device": "a"}, {"device": 7}]`)}
+	})
+	m := dial(t, s, nil)
+	ctx := ctxT(t, 5*time.Second)
+	if err := m.RunTransaction([]qmp.Command{{Name: "abort"}}, map[string]any{}, nil); err != nil {
+		t.Errorf("RunTransaction with a map result (v2.0.4 accepted it): %v", err)
+	}
+	err := m.CloseFD(ctx, "nope")
+	var ge *qmp.GenericError
+	if !errors.As(err, &ge) || !strings.HasPrefix(err.Error(), "qmp: closefd failed: ") {
+		t.Errorf("CloseFD(nope) = %v, want QEMU's error wrapped with the command's name", err)
+	}
+	f, _ := os.Open(os.DevNull)
+	f.Close()
+	before := len(s.Requests())
+	if err := m.GetFD(ctx, "x", f); !errors.Is(err, qmp.ErrInvalidCommand) {
+		t.Errorf("GetFD(closed file) = %v, want a *CommandError", err)
+	}
+	if blocks, err := m.QueryBlock(ctx); err == nil || blocks != nil {
+		t.Errorf("QueryBlock with an undecodable reply = %v, %v; want nil and an error", blocks, err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.Schema(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Schema(ended ctx) = %v", err)
+	}
+	for _, r := range s.Requests()[before:] {
+		if r.Name != "query-block" {
+			t.Errorf("sent %s, want only query-block", r.Name)
+		}
+	}
 }

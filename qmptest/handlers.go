@@ -147,7 +147,7 @@ func hCapabilities(s *Server, r *Request) Reply {
 	if cs := s.current(); cs != nil {
 		s.negotiate(cs, enable)
 	}
-	if s.cfg.PreGreetingEvents {
+	if s.cfg.EventBeforeNegotiationReply {
 		s.SendEvent("PRE_NEGOTIATION", nil)
 	}
 	return Reply{}

@@ -77,11 +77,13 @@ type Config struct {
 	// real QEMU 7.2's.
 	Schema json.RawMessage
 
-	// PreGreetingEvents makes the server send one event named
-	// "PRE_NEGOTIATION" immediately before the reply to qmp_capabilities,
-	// so that clients prove they do not take the first message after
-	// their command for its reply.
-	PreGreetingEvents bool
+	// EventBeforeNegotiationReply makes the server send one event
+	// immediately before its reply to qmp_capabilities, so that a test
+	// proves the client does not take the first message after its command
+	// for the reply. The event, "PRE_NEGOTIATION", is synthetic: QEMU has
+	// none of that name (it sends events only once negotiated, but one
+	// may cross the reply on the wire).
+	EventBeforeNegotiationReply bool
 }
 
 // Request is one JSON value received from the client after the greeting.
@@ -120,7 +122,8 @@ type Reply struct {
 
 // HandlerFunc executes one command. It runs on the server's executor
 // goroutine (or the reader goroutine for exec-oob) without any server
-// lock held, so it may call SendEvent and the other Server methods.
+// lock held, so it may call SendEvent and the other Server methods, but
+// not Close, which waits for the handlers to return.
 type HandlerFunc func(s *Server, r *Request) Reply
 
 // Server is a fake QMP server listening on a unix socket. It serves one
@@ -323,7 +326,9 @@ func (s *Server) SendRaw(b []byte) {
 }
 
 // Requests returns a copy of everything received so far (after the
-// greeting, across connections), in order.
+// greeting, across connections), in order. A non-nil FD says that a
+// descriptor came with the request; the server owns it (and may have
+// closed it already): do not read, write or close it.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,7 +382,8 @@ func (s *Server) SetPretty(on bool) { s.pretty.Store(on) }
 // SetOutOfOrder makes the executor hold back n consecutive in-band replies
 // that carry an id and write them in reverse order, to test clients that
 // match replies by id. Replies without an id are written normally. n <= 1
-// disables it.
+// disables it. A real QEMU never reorders in-band replies: this is a fault
+// to inject, not a behaviour to rely on.
 func (s *Server) SetOutOfOrder(n int) { s.outOfOrder.Store(int64(n)) }
 
 // Negotiated returns the capabilities the current (or last) client enabled

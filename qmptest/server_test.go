@@ -451,8 +451,8 @@ func TestOutOfOrder(t *testing.T) {
 	c.expect(`{"return": {}, "id": 4}`)
 }
 
-func TestPreGreetingEvents(t *testing.T) {
-	s := newServer(t, Config{PreGreetingEvents: true})
+func TestEventBeforeNegotiationReply(t *testing.T) {
+	s := newServer(t, Config{EventBeforeNegotiationReply: true})
 	c := dial(t, s)
 	c.expect(greeting)
 	c.send(`{"execute":"qmp_capabilities","id":0}`)

@@ -468,7 +468,7 @@ func TestFollowSince(t *testing.T) {
 		{[]string{"-since", "1h"}, "PRE_NEGOTIATION LIVE "},
 		{nil, "LIVE "},
 	} {
-		s := newServer(t, qmptest.Config{PreGreetingEvents: true})
+		s := newServer(t, qmptest.Config{EventBeforeNegotiationReply: true})
 		stdout, stderr, stop := runFollow(t, append(tc.args, s.Path())...)
 		stderr.waitFor(t, "following all events", 10*time.Second)
 		s.SendEvent("LIVE", map[string]int{"n": 1})
