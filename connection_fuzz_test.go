@@ -1,3 +1,5 @@
+//go:build unix
+
 package qmp_test
 
 import (
@@ -17,7 +19,13 @@ import (
 
 // socketPair returns the two ends of a connected unix stream socket.
 func socketPair(t testing.TB) (net.Conn, net.Conn) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // close-on-exec before any fork can see them (no SOCK_CLOEXEC on darwin)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func IsSocketBusy(err error) bool {
 		return true
 	}
 	var se *os.SyscallError
-	return errors.As(err, &se) && se.Syscall == "connect" && se.Err == syscall.EAGAIN
+	return errors.As(err, &se) && se.Syscall == "connect" && isErrno(se.Err, syscall.EAGAIN)
 }
 
 // NewMonitor connects to the QMP unix socket at path and negotiates

@@ -183,9 +183,10 @@ func IsSocketNotAvailable(err error) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
-	switch se.Err {
-	case syscall.ENOENT, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE:
-		return true
+	for _, e := range []syscall.Errno{syscall.ENOENT, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
+		if isErrno(se.Err, e) {
+			return true
+		}
 	}
 	return false
 }
@@ -197,5 +198,5 @@ func IsSocketClosed(err error) bool {
 		return true
 	}
 	var se *os.SyscallError
-	return errors.As(err, &se) && se.Err == syscall.ESHUTDOWN
+	return errors.As(err, &se) && isErrno(se.Err, syscall.ESHUTDOWN)
 }

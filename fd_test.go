@@ -1,3 +1,5 @@
+//go:build unix
+
 package qmp_test
 
 import (
@@ -799,7 +801,13 @@ func TestQEMUFDCommandsAmidConcurrentTraffic(t *testing.T) {
 // unixPair returns the two ends of a connected unix stream socketpair.
 func unixPair(t *testing.T) (client, server *net.UnixConn) {
 	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // close-on-exec before any fork can see them (no SOCK_CLOEXEC on darwin)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -304,7 +304,7 @@ func normalEnd(err error) error {
 		return nil // our own Close, or fail after a write error (cause recorded first)
 	}
 	var se *os.SyscallError
-	if errors.As(err, &se) && se.Err == syscall.ECONNRESET {
+	if errors.As(err, &se) && isErrno(se.Err, syscall.ECONNRESET) {
 		// QEMU's quit closes the socket with our unread bytes in it: a reset
 		// is as normal an end as EOF.
 		return io.EOF
