@@ -30,18 +30,59 @@
 // passes a file descriptor with a command (getfd, add-fd); GetFD, AddFD and
 // friends wrap the usual ones.
 //
-// # Events
+// # Events and cursors
 //
 // Every event QEMU sends is kept in an in-memory history, bounded by count,
 // bytes and optionally age (Options), indexed by type, by QEMU timestamp and
-// by arrival sequence number. The v2.0.4 calls (GetEvents, FindEvents, the
-// Wait... and Find... helpers) take Unix seconds, and an earlier matching
-// event within the same second counts; EventCursor, taken before the
-// command, with EventsAfter, WaitEventAfter or WaitDeviceDeleted gives exact
-// "everything after what I saw" semantics, and Subscribe follows events
-// live on a channel. The history
-// outlives the connection, so a SHUTDOWN sent just before QEMU exits can be
-// found afterwards.
+// by arrival sequence number. An EventCursor names a position in it: take
+// one with EventCursor before the command whose event you want, then
+// WaitEventAfter (or a wait for an outcome: WaitDeviceDeleted,
+// WaitBlockJob, WaitBlockJobReady, WaitJobStatus, WaitMigration,
+// WaitShutdown) sees exactly the events that came later, whether they
+// arrived before the wait began or after. EventsAfter and EventsSince look
+// without waiting; Subscribe follows events live on a channel. When events
+// after a cursor were evicted before they were read, the waits and
+// EventsAfterChecked say so with an *OverflowError, and the waits for an
+// outcome ask QEMU's state instead. The history outlives the connection,
+// so a SHUTDOWN sent just before QEMU exits can be found afterwards. The
+// v2.0.4 calls that take Unix seconds are deprecated: an earlier event in
+// the same second counts for them.
+//
+// # Typed commands
+//
+// Beside Run, methods named after the commands VM managers send
+// (QueryStatus, DeviceAdd, DeviceDel, BlockdevAdd, BlockdevMirror,
+// Migrate, ...) take Go structs named after QEMU's QAPI types and return
+// typed replies; DecodeEventData decodes an event's data into the
+// package's type for it (ShutdownEventData, DeviceDeletedEventData, ...)
+// or any of the caller's. Members QEMU treats as optional are pointers or
+// omitempty, so the zero value sends nothing for them.
+//
+// # Schema
+//
+// Schema fetches query-qmp-schema once per connection and answers what the
+// connected QEMU accepts: Lookup and Has take paths such as
+// "blockdev-add.driver=qcow2.file" or "query-status->status" (the return's
+// member), so a program can check a command, member, enum value or
+// feature before sending it. With a Logger set, commands and members the
+// QEMU marks deprecated are logged once. The model is bounded by the
+// schema's size whatever QEMU sends.
+//
+// # Concurrency
+//
+// All methods of Monitor and Subscription are safe for concurrent use.
+// Commands from any number of goroutines are pipelined on the one
+// connection (Options.MaxInFlight caps those in flight); the reader
+// goroutine never runs the caller's code: EventFilter.Match runs on the
+// waiting goroutine (a subscription's on a goroutine of its own) and the
+// Logger's handler on a log goroutine, so both may call the Monitor.
+//
+// # Logging
+//
+// Options.Logger receives every message sent and received at debug level
+// and dropped or malformed messages at warn level, as structured records
+// (the Options.Logger field lists their attributes), with secrets such as
+// passwords redacted.
 //
 // # The end of the connection
 //
