@@ -798,31 +798,12 @@ func TestQEMUFDCommandsAmidConcurrentTraffic(t *testing.T) {
 	}
 }
 
-// unixPair returns the two ends of a connected unix stream socketpair.
+// unixPair returns the two ends of a connected unix stream socketpair,
+// closed at the end of the test.
 func unixPair(t *testing.T) (client, server *net.UnixConn) {
-	t.Helper()
-	syscall.ForkLock.RLock() // close-on-exec before any fork can see them (no SOCK_CLOEXEC on darwin)
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]*net.UnixConn, 2)
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "socketpair")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c.(*net.UnixConn)
-		t.Cleanup(func() { c.Close() })
-	}
-	return conns[0], conns[1]
+	a, b := socketPair(t)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a.(*net.UnixConn), b.(*net.UnixConn)
 }
 
 // A command larger than the socket buffer goes out in several writes; the
