@@ -75,8 +75,16 @@ type callQueue struct {
 }
 
 func (q *callQueue) push(c *call) {
-	if q.head > 0 && q.head == len(q.q) {
+	switch {
+	case q.head > 0 && q.head == len(q.q):
 		q.q, q.head = q.q[:0], 0
+	case q.head >= 64 && q.head*2 >= len(q.q):
+		// The queue never empties while calls keep coming: move what is
+		// pending to the front so the slice does not grow with every call
+		// ever made.
+		n := copy(q.q, q.q[q.head:])
+		clear(q.q[n:])
+		q.q, q.head = q.q[:n], 0
 	}
 	q.q = append(q.q, c)
 }
