@@ -675,8 +675,8 @@ func TestTypedQueriesNilOnError(t *testing.T) {
 			t.Errorf("%s: nil result %v, err %v; want nil and an error", name, isNil, err)
 		}
 	}
-	r1, err := m.QueryVnc(ctx)
-	check("QueryVnc", r1 == nil, err)
+	r1, err := m.QueryVNC(ctx)
+	check("QueryVNC", r1 == nil, err)
 	r2, err := m.QueryBalloon(ctx)
 	check("QueryBalloon", r2 == nil, err)
 	r3, err := m.QueryMigrate(ctx)
@@ -689,6 +689,6 @@ func TestTypedQueriesNilOnError(t *testing.T) {
 	check("QueryVersion", r6 == nil, err)
 	r7, err := m.QueryName(ctx)
 	check("QueryName", r7 == nil, err)
-	r8, err := m.QueryKvm(ctx)
-	check("QueryKvm", r8 == nil, err)
+	r8, err := m.QueryKVM(ctx)
+	check("QueryKVM", r8 == nil, err)
 }

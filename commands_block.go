@@ -81,7 +81,7 @@ type BlockDirtyInfo struct {
 }
 
 // BlockdevOptions are blockdev-add's arguments: the members every driver
-// has typed, the driver's own options in Options (a struct such as
+// has typed, the driver's own options in Props (a struct such as
 // BlockdevOptionsFile, or a map), sent as members of the same object. The
 // schema path "blockdev-add.driver=DRIVER.MEMBER" says whether a QEMU
 // knows a driver's option (Schema.Has).
@@ -94,13 +94,13 @@ type BlockdevOptions struct {
 	AutoReadOnly *bool                 `json:"auto-read-only,omitempty"`
 	ForceShare   *bool                 `json:"force-share,omitempty"`
 	DetectZeroes string                `json:"detect-zeroes,omitempty"` // "off", "on", "unmap"
-	Options      interface{}           `json:"-"`
+	Props        interface{}           `json:"-"`
 }
 
-// MarshalJSON sends Options as members of the same object.
+// MarshalJSON sends Props as members of the same object.
 func (o BlockdevOptions) MarshalJSON() ([]byte, error) {
 	type plain BlockdevOptions
-	return mergeObjects(plain(o), o.Options)
+	return mergeObjects(plain(o), o.Props)
 }
 
 // BlockdevCacheOptions is a node's cache mode for blockdev-add.

@@ -26,48 +26,48 @@ func (a DeviceAddArgs) MarshalJSON() ([]byte, error) {
 	return mergeObjects(plain(a), a.Props)
 }
 
-// PciInfo is one PCI bus in query-pci's reply.
-type PciInfo struct {
+// PCIInfo is one PCI bus in query-pci's reply.
+type PCIInfo struct {
 	Bus     int64           `json:"bus"`
-	Devices []PciDeviceInfo `json:"devices"`
+	Devices []PCIDeviceInfo `json:"devices"`
 }
 
-// PciDeviceInfo is one PCI device.
-type PciDeviceInfo struct {
+// PCIDeviceInfo is one PCI device.
+type PCIDeviceInfo struct {
 	Bus       int64             `json:"bus"`
 	Slot      int64             `json:"slot"`
 	Function  int64             `json:"function"`
-	ClassInfo PciDeviceClass    `json:"class_info"`
-	ID        PciDeviceID       `json:"id"`
+	ClassInfo PCIDeviceClass    `json:"class_info"`
+	ID        PCIDeviceID       `json:"id"`
 	IRQ       *int64            `json:"irq,omitempty"`
 	IRQPin    int64             `json:"irq_pin"`
 	QdevID    string            `json:"qdev_id"`
-	PciBridge *PciBridgeInfo    `json:"pci_bridge,omitempty"`
-	Regions   []PciMemoryRegion `json:"regions"`
+	PCIBridge *PCIBridgeInfo    `json:"pci_bridge,omitempty"`
+	Regions   []PCIMemoryRegion `json:"regions"`
 }
 
-// PciDeviceClass is a PCI device's class.
-type PciDeviceClass struct {
+// PCIDeviceClass is a PCI device's class.
+type PCIDeviceClass struct {
 	Desc  *string `json:"desc,omitempty"`
 	Class int64   `json:"class"`
 }
 
-// PciDeviceID is a PCI device's ids.
-type PciDeviceID struct {
+// PCIDeviceID is a PCI device's ids.
+type PCIDeviceID struct {
 	Device          int64  `json:"device"`
 	Vendor          int64  `json:"vendor"`
 	Subsystem       *int64 `json:"subsystem,omitempty"`
 	SubsystemVendor *int64 `json:"subsystem-vendor,omitempty"`
 }
 
-// PciBridgeInfo is what a PCI bridge has behind it.
-type PciBridgeInfo struct {
+// PCIBridgeInfo is what a PCI bridge has behind it.
+type PCIBridgeInfo struct {
 	Bus     json.RawMessage `json:"bus"` // PciBusInfo: bus numbers and ranges
-	Devices []PciDeviceInfo `json:"devices,omitempty"`
+	Devices []PCIDeviceInfo `json:"devices,omitempty"`
 }
 
-// PciMemoryRegion is one BAR of a PCI device.
-type PciMemoryRegion struct {
+// PCIMemoryRegion is one BAR of a PCI device.
+type PCIMemoryRegion struct {
 	Bar       int64  `json:"bar"`
 	Type      string `json:"type"` // "io" or "memory"
 	Address   int64  `json:"address"`
@@ -155,7 +155,7 @@ type (
 var (
 	cmdDeviceAdd     = defCommand[DeviceAddArgs, struct{}]("device_add")
 	cmdDeviceDel     = defCommand[idArgs, struct{}]("device_del")
-	cmdQueryPci      = defCommand[struct{}, []PciInfo]("query-pci")
+	cmdQueryPci      = defCommand[struct{}, []PCIInfo]("query-pci")
 	cmdQomGet        = defCommand[qomGetArgs, json.RawMessage]("qom-get")
 	cmdQomSet        = defCommand[qomSetArgs, struct{}]("qom-set")
 	cmdQomList       = defCommand[qomPathArgs, []ObjectPropertyInfo]("qom-list")
@@ -180,14 +180,14 @@ func (m *Monitor) DeviceDel(ctx context.Context, id string) error {
 	return cmdDeviceDel.do(ctx, m, &idArgs{ID: id})
 }
 
-// QueryPci lists the PCI buses and their devices (query-pci).
-func (m *Monitor) QueryPci(ctx context.Context) ([]PciInfo, error) {
+// QueryPCI lists the PCI buses and their devices (query-pci).
+func (m *Monitor) QueryPCI(ctx context.Context) ([]PCIInfo, error) {
 	return cmdQueryPci.run(ctx, m, nil)
 }
 
-// QomGet reads a QOM property and decodes it into res (qom-get); res may
+// QOMGet reads a QOM property and decodes it into res (qom-get); res may
 // be nil. The property's type is in qom-list.
-func (m *Monitor) QomGet(ctx context.Context, path, property string, res interface{}) error {
+func (m *Monitor) QOMGet(ctx context.Context, path, property string, res interface{}) error {
 	raw, err := cmdQomGet.run(ctx, m, &qomGetArgs{Path: path, Property: property})
 	if err != nil || res == nil {
 		return err
@@ -195,13 +195,13 @@ func (m *Monitor) QomGet(ctx context.Context, path, property string, res interfa
 	return json.Unmarshal(raw, res)
 }
 
-// QomSet writes a QOM property (qom-set).
-func (m *Monitor) QomSet(ctx context.Context, path, property string, value interface{}) error {
+// QOMSet writes a QOM property (qom-set).
+func (m *Monitor) QOMSet(ctx context.Context, path, property string, value interface{}) error {
 	return cmdQomSet.do(ctx, m, &qomSetArgs{Path: path, Property: property, Value: value})
 }
 
-// QomList lists the properties of a QOM object (qom-list).
-func (m *Monitor) QomList(ctx context.Context, path string) ([]ObjectPropertyInfo, error) {
+// QOMList lists the properties of a QOM object (qom-list).
+func (m *Monitor) QOMList(ctx context.Context, path string) ([]ObjectPropertyInfo, error) {
 	return cmdQomList.run(ctx, m, &qomPathArgs{Path: path})
 }
 

@@ -5,18 +5,18 @@ package qmp
 
 import "context"
 
-// VncInfo is query-vnc's reply.
-type VncInfo struct {
+// VNCInfo is query-vnc's reply.
+type VNCInfo struct {
 	Enabled bool            `json:"enabled"`
 	Host    *string         `json:"host,omitempty"`
 	Family  *string         `json:"family,omitempty"` // "ipv4", "ipv6", "unix", ...
 	Service *string         `json:"service,omitempty"`
 	Auth    *string         `json:"auth,omitempty"`
-	Clients []VncClientInfo `json:"clients,omitempty"`
+	Clients []VNCClientInfo `json:"clients,omitempty"`
 }
 
-// VncClientInfo is one connected VNC client.
-type VncClientInfo struct {
+// VNCClientInfo is one connected VNC client.
+type VNCClientInfo struct {
 	Host         string  `json:"host"`
 	Service      string  `json:"service"`
 	Family       string  `json:"family"`
@@ -38,18 +38,18 @@ type passwordArgs struct {
 }
 
 var (
-	cmdQueryVnc          = defCommand[struct{}, VncInfo]("query-vnc")
+	cmdQueryVnc          = defCommand[struct{}, VNCInfo]("query-vnc")
 	cmdChangeVncPassword = defCommand[passwordArgs, struct{}]("change-vnc-password")
 	cmdScreendump        = defCommand[ScreendumpArgs, struct{}]("screendump")
 )
 
-// QueryVnc describes the VNC server (query-vnc).
-func (m *Monitor) QueryVnc(ctx context.Context) (*VncInfo, error) {
+// QueryVNC describes the VNC server (query-vnc).
+func (m *Monitor) QueryVNC(ctx context.Context) (*VNCInfo, error) {
 	return cmdQueryVnc.ptr(ctx, m, nil)
 }
 
-// ChangeVncPassword sets the VNC password (change-vnc-password).
-func (m *Monitor) ChangeVncPassword(ctx context.Context, password string) error {
+// ChangeVNCPassword sets the VNC password (change-vnc-password).
+func (m *Monitor) ChangeVNCPassword(ctx context.Context, password string) error {
 	return cmdChangeVncPassword.do(ctx, m, &passwordArgs{Password: password})
 }
 

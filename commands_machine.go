@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 )
 
-// CpuInstanceProperties says where a CPU sits in the topology; members
+// CPUInstanceProperties says where a CPU sits in the topology; members
 // the machine does not use are nil.
-type CpuInstanceProperties struct {
+type CPUInstanceProperties struct {
 	NodeID    *int64 `json:"node-id,omitempty"`
 	SocketID  *int64 `json:"socket-id,omitempty"`
 	DieID     *int64 `json:"die-id,omitempty"`
@@ -19,12 +19,12 @@ type CpuInstanceProperties struct {
 	ThreadID  *int64 `json:"thread-id,omitempty"`
 }
 
-// CpuInfoFast is one vCPU in query-cpus-fast's reply.
-type CpuInfoFast struct {
+// CPUInfoFast is one vCPU in query-cpus-fast's reply.
+type CPUInfoFast struct {
 	CPUIndex int64                  `json:"cpu-index"`
 	QOMPath  string                 `json:"qom-path"`
 	ThreadID int64                  `json:"thread-id"`
-	Props    *CpuInstanceProperties `json:"props,omitempty"`
+	Props    *CPUInstanceProperties `json:"props,omitempty"`
 	Target   string                 `json:"target"` // SysEmuTarget, e.g. "x86_64"
 }
 
@@ -32,7 +32,7 @@ type CpuInfoFast struct {
 type HotpluggableCPU struct {
 	Type       string                `json:"type"`
 	VCPUsCount int64                 `json:"vcpus-count"`
-	Props      CpuInstanceProperties `json:"props"`
+	Props      CPUInstanceProperties `json:"props"`
 	QOMPath    *string               `json:"qom-path,omitempty"` // nil: the slot is free
 }
 
@@ -79,7 +79,7 @@ type balloonArgs struct {
 }
 
 var (
-	cmdQueryCpusFast         = defCommand[struct{}, []CpuInfoFast]("query-cpus-fast")
+	cmdQueryCpusFast         = defCommand[struct{}, []CPUInfoFast]("query-cpus-fast")
 	cmdQueryHotpluggableCpus = defCommand[struct{}, []HotpluggableCPU]("query-hotpluggable-cpus")
 	cmdQueryMemoryDevices    = defCommand[struct{}, []MemoryDeviceInfo]("query-memory-devices")
 	cmdQueryBalloon          = defCommand[struct{}, BalloonInfo]("query-balloon")
@@ -89,14 +89,14 @@ var (
 	_ = defVariant[VirtioMEMDeviceInfo]("query-memory-devices->type=virtio-mem.data", true)
 )
 
-// QueryCpusFast lists the vCPUs (query-cpus-fast).
-func (m *Monitor) QueryCpusFast(ctx context.Context) ([]CpuInfoFast, error) {
+// QueryCPUsFast lists the vCPUs (query-cpus-fast).
+func (m *Monitor) QueryCPUsFast(ctx context.Context) ([]CPUInfoFast, error) {
 	return cmdQueryCpusFast.run(ctx, m, nil)
 }
 
-// QueryHotpluggableCpus lists the CPU slots of the machine
+// QueryHotpluggableCPUs lists the CPU slots of the machine
 // (query-hotpluggable-cpus).
-func (m *Monitor) QueryHotpluggableCpus(ctx context.Context) ([]HotpluggableCPU, error) {
+func (m *Monitor) QueryHotpluggableCPUs(ctx context.Context) ([]HotpluggableCPU, error) {
 	return cmdQueryHotpluggableCpus.run(ctx, m, nil)
 }
 

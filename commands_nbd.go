@@ -26,17 +26,17 @@ type UnixSocketAddress struct {
 	Path string `json:"path"`
 }
 
-// NbdServerStartArgs are nbd-server-start's arguments.
-type NbdServerStartArgs struct {
+// NBDServerStartArgs are nbd-server-start's arguments.
+type NBDServerStartArgs struct {
 	Addr           SocketAddressLegacy `json:"addr"`
 	TLSCreds       string              `json:"tls-creds,omitempty"`
 	TLSAuthz       string              `json:"tls-authz,omitempty"`
 	MaxConnections int64               `json:"max-connections,omitempty"`
 }
 
-// NbdServerAddArgs are nbd-server-add's arguments (QEMU 7.2 deprecates
+// NBDServerAddArgs are nbd-server-add's arguments (QEMU 7.2 deprecates
 // nbd-server-add: prefer BlockExportAdd).
-type NbdServerAddArgs struct {
+type NBDServerAddArgs struct {
 	Name        string `json:"name,omitempty"`
 	Description string `json:"description,omitempty"`
 	Device      string `json:"device"`
@@ -66,8 +66,8 @@ type blockExportDelArgs struct {
 }
 
 var (
-	cmdNbdServerStart = defCommand[NbdServerStartArgs, struct{}]("nbd-server-start")
-	cmdNbdServerAdd   = defCommand[NbdServerAddArgs, struct{}]("nbd-server-add")
+	cmdNbdServerStart = defCommand[NBDServerStartArgs, struct{}]("nbd-server-start")
+	cmdNbdServerAdd   = defCommand[NBDServerAddArgs, struct{}]("nbd-server-add")
 	cmdNbdServerStop  = defCommand[struct{}, struct{}]("nbd-server-stop")
 	cmdBlockExportAdd = defCommand[BlockExportOptions, struct{}]("block-export-add")
 	cmdBlockExportDel = defCommand[blockExportDelArgs, struct{}]("block-export-del")
@@ -76,19 +76,19 @@ var (
 	_ = defVariant[UnixSocketAddress]("nbd-server-start.addr.type=unix.data", false)
 )
 
-// NbdServerStart starts QEMU's NBD server (nbd-server-start).
-func (m *Monitor) NbdServerStart(ctx context.Context, args NbdServerStartArgs) error {
+// NBDServerStart starts QEMU's NBD server (nbd-server-start).
+func (m *Monitor) NBDServerStart(ctx context.Context, args NBDServerStartArgs) error {
 	return cmdNbdServerStart.do(ctx, m, &args)
 }
 
-// NbdServerAdd exports a device over NBD (nbd-server-add, deprecated in
+// NBDServerAdd exports a device over NBD (nbd-server-add, deprecated in
 // QEMU 7.2).
-func (m *Monitor) NbdServerAdd(ctx context.Context, args NbdServerAddArgs) error {
+func (m *Monitor) NBDServerAdd(ctx context.Context, args NBDServerAddArgs) error {
 	return cmdNbdServerAdd.do(ctx, m, &args)
 }
 
-// NbdServerStop stops the NBD server and its exports (nbd-server-stop).
-func (m *Monitor) NbdServerStop(ctx context.Context) error {
+// NBDServerStop stops the NBD server and its exports (nbd-server-stop).
+func (m *Monitor) NBDServerStop(ctx context.Context) error {
 	return cmdNbdServerStop.do(ctx, m, nil)
 }
 

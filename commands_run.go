@@ -20,8 +20,8 @@ type NameInfo struct {
 	Name *string `json:"name,omitempty"` // nil: the guest has no name
 }
 
-// KvmInfo is query-kvm's reply.
-type KvmInfo struct {
+// KVMInfo is query-kvm's reply.
+type KVMInfo struct {
 	Enabled bool `json:"enabled"`
 	Present bool `json:"present"`
 }
@@ -35,7 +35,7 @@ var (
 	cmdQuit            = defCommand[struct{}, struct{}]("quit")
 	cmdQueryVersion    = defCommand[struct{}, Version]("query-version")
 	cmdQueryName       = defCommand[struct{}, NameInfo]("query-name")
-	cmdQueryKvm        = defCommand[struct{}, KvmInfo]("query-kvm")
+	cmdQueryKvm        = defCommand[struct{}, KVMInfo]("query-kvm")
 )
 
 // QueryStatus returns the run state (query-status).
@@ -82,7 +82,7 @@ func (m *Monitor) QueryName(ctx context.Context) (*NameInfo, error) {
 	return cmdQueryName.ptr(ctx, m, nil)
 }
 
-// QueryKvm says whether KVM is present and in use (query-kvm).
-func (m *Monitor) QueryKvm(ctx context.Context) (*KvmInfo, error) {
+// QueryKVM says whether KVM is present and in use (query-kvm).
+func (m *Monitor) QueryKVM(ctx context.Context) (*KVMInfo, error) {
 	return cmdQueryKvm.ptr(ctx, m, nil)
 }

@@ -63,8 +63,8 @@ type FDSet struct {
 	FDs []FDSetFD `json:"fds"`
 }
 
-// AddFDOptions are the optional arguments of add-fd.
-type AddFDOptions struct {
+// AddFDArgs are the optional arguments of add-fd.
+type AddFDArgs struct {
 	// FDSetID names the set to add to (created when missing); nil makes
 	// QEMU pick the lowest free id for a new set.
 	FDSetID *int
@@ -81,7 +81,7 @@ type AddFDResult struct {
 
 // AddFD passes f to QEMU into an fd set (add-fd), for options that open a
 // path such as "/dev/fdset/N". opts may be nil. f stays the caller's.
-func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDOptions) (*AddFDResult, error) {
+func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDArgs) (*AddFDResult, error) {
 	var args struct {
 		FDSetID *int   `json:"fdset-id,omitempty"`
 		Opaque  string `json:"opaque,omitempty"`

@@ -537,11 +537,11 @@ func TestAddFDAndFDSets(t *testing.T) {
 	before := openFDCount(t)
 
 	one := 1
-	a, err := m.AddFD(ctx, r, &qmp.AddFDOptions{FDSetID: &one, Opaque: "pipe read end"})
+	a, err := m.AddFD(ctx, r, &qmp.AddFDArgs{FDSetID: &one, Opaque: "pipe read end"})
 	if err != nil {
 		t.Fatalf("AddFD(r, set 1): %v", err)
 	}
-	b, err := m.AddFD(ctx, w, &qmp.AddFDOptions{FDSetID: &one})
+	b, err := m.AddFD(ctx, w, &qmp.AddFDArgs{FDSetID: &one})
 	if err != nil {
 		t.Fatalf("AddFD(w, set 1): %v", err)
 	}
@@ -695,11 +695,11 @@ func TestQEMUAddFD(t *testing.T) {
 	before := openFDCount(t)
 
 	one := 1
-	a, err := m.AddFD(ctx, r, &qmp.AddFDOptions{FDSetID: &one, Opaque: "pipe read end"})
+	a, err := m.AddFD(ctx, r, &qmp.AddFDArgs{FDSetID: &one, Opaque: "pipe read end"})
 	if err != nil {
 		t.Fatalf("AddFD(r): %v", err)
 	}
-	b, err := m.AddFD(ctx, w, &qmp.AddFDOptions{FDSetID: &one})
+	b, err := m.AddFD(ctx, w, &qmp.AddFDArgs{FDSetID: &one})
 	if err != nil {
 		t.Fatalf("AddFD(w): %v", err)
 	}

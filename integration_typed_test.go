@@ -53,29 +53,29 @@ func TestQEMUTypedRunState(t *testing.T) {
 	if name.Name != nil {
 		t.Errorf("QueryName = %q, want none (no -name)", *name.Name)
 	}
-	kvm, err := m.QueryKvm(ctx)
-	qemuOK(t, "QueryKvm", err)
+	kvm, err := m.QueryKVM(ctx)
+	qemuOK(t, "QueryKVM", err)
 	if kvm.Enabled {
-		t.Error("QueryKvm: enabled under -accel tcg")
+		t.Error("QueryKVM: enabled under -accel tcg")
 	}
-	cpus, err := m.QueryCpusFast(ctx)
-	qemuOK(t, "QueryCpusFast", err)
+	cpus, err := m.QueryCPUsFast(ctx)
+	qemuOK(t, "QueryCPUsFast", err)
 	if len(cpus) != 1 || cpus[0].Target != "x86_64" || cpus[0].Props == nil || cpus[0].Props.SocketID == nil {
-		t.Errorf("QueryCpusFast = %+v, want one x86_64 vCPU with a socket-id", cpus)
+		t.Errorf("QueryCPUsFast = %+v, want one x86_64 vCPU with a socket-id", cpus)
 	}
-	slots, err := m.QueryHotpluggableCpus(ctx)
-	qemuOK(t, "QueryHotpluggableCpus", err)
+	slots, err := m.QueryHotpluggableCPUs(ctx)
+	qemuOK(t, "QueryHotpluggableCPUs", err)
 	if len(slots) == 0 || slots[0].QOMPath == nil {
-		t.Errorf("QueryHotpluggableCpus = %+v, want the plugged CPU's slot", slots)
+		t.Errorf("QueryHotpluggableCPUs = %+v, want the plugged CPU's slot", slots)
 	}
 	mem, err := m.QueryMemoryDevices(ctx)
 	qemuOK(t, "QueryMemoryDevices", err)
 	if len(mem) != 0 {
 		t.Errorf("QueryMemoryDevices = %+v, want none", mem)
 	}
-	vnc, err := m.QueryVnc(ctx)
+	vnc, err := m.QueryVNC(ctx)
 	if err == nil && vnc.Enabled {
-		t.Errorf("QueryVnc = %+v, want disabled under -display none", vnc)
+		t.Errorf("QueryVNC = %+v, want disabled under -display none", vnc)
 	}
 	_, err = m.ChardevAdd(ctx, "c0", qmp.ChardevBackend{Type: "null"})
 	qemuOK(t, "ChardevAdd(null)", err)
@@ -97,7 +97,7 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 	ctx := ctxT(t, qemuWait)
 
 	qemuOK(t, "BlockdevAdd", m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "disk0",
-		Options: qmp.BlockdevOptionsNull{Size: 1 << 30, ReadZeroes: ptr(true)}}))
+		Props: qmp.BlockdevOptionsNull{Size: 1 << 30, ReadZeroes: ptr(true)}}))
 	id := "vd0"
 	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id, Props: map[string]any{"drive": "disk0"}}))
 
@@ -114,8 +114,8 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 	if len(nodes) != 1 || nodes[0].Drv != "null-co" {
 		t.Errorf("QueryNamedBlockNodes = %+v, want disk0", nodes)
 	}
-	pci, err := m.QueryPci(ctx)
-	qemuOK(t, "QueryPci", err)
+	pci, err := m.QueryPCI(ctx)
+	qemuOK(t, "QueryPCI", err)
 	found := false
 	for _, bus := range pci {
 		for _, d := range bus.Devices {
@@ -123,7 +123,7 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("QueryPci does not list vd0: %+v", pci)
+		t.Errorf("QueryPCI does not list vd0: %+v", pci)
 	}
 	// null-co cannot resize: QEMU's refusal comes back typed and named.
 	var ge *qmp.GenericError
@@ -177,7 +177,7 @@ func TestQEMUTypedMirror(t *testing.T) {
 	ctx := ctxT(t, qemuWait)
 	for _, n := range []string{"src", "dst"} {
 		qemuOK(t, "BlockdevAdd "+n, m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: n,
-			Options: qmp.BlockdevOptionsNull{Size: 64 << 20}}))
+			Props: qmp.BlockdevOptionsNull{Size: 64 << 20}}))
 	}
 	cur := m.EventCursor()
 	qemuOK(t, "BlockdevMirror", m.BlockdevMirror(ctx, qmp.BlockdevMirrorArgs{JobID: "m0", Device: "src", Target: "dst", Sync: "full"}))
@@ -259,25 +259,25 @@ func TestQEMUTypedBalloonAndQOM(t *testing.T) {
 	// Without a guest driver the target is recorded and actual stays.
 	qemuOK(t, "Balloon", m.Balloon(ctx, 32<<20))
 	var target int64
-	qemuOK(t, "QomGet(target)", m.QomGet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", &target))
+	qemuOK(t, "QOMGet(target)", m.QOMGet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", &target))
 	if target != 0 {
 		t.Errorf("guest-stats-polling-interval = %d, want 0", target)
 	}
-	qemuOK(t, "QomSet", m.QomSet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", 2))
-	qemuOK(t, "QomGet", m.QomGet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", &target))
+	qemuOK(t, "QOMSet", m.QOMSet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", 2))
+	qemuOK(t, "QOMGet", m.QOMGet(ctx, "/machine/peripheral/bal0", "guest-stats-polling-interval", &target))
 	if target != 2 {
-		t.Errorf("guest-stats-polling-interval after QomSet = %d, want 2", target)
+		t.Errorf("guest-stats-polling-interval after QOMSet = %d, want 2", target)
 	}
-	props, err := m.QomList(ctx, "/machine/peripheral/bal0")
-	qemuOK(t, "QomList", err)
+	props, err := m.QOMList(ctx, "/machine/peripheral/bal0")
+	qemuOK(t, "QOMList", err)
 	if !slices.ContainsFunc(props, func(p qmp.ObjectPropertyInfo) bool {
 		return p.Name == "guest-stats-polling-interval" && p.Type == "int"
 	}) {
-		t.Errorf("QomList lacks guest-stats-polling-interval: %+v", props)
+		t.Errorf("QOMList lacks guest-stats-polling-interval: %+v", props)
 	}
 	qemuOK(t, "ObjectAdd", m.ObjectAdd(ctx, qmp.ObjectAddArgs{QOMType: "iothread", ID: "io0", Props: map[string]int64{"poll-max-ns": 1000}}))
 	var poll int64
-	qemuOK(t, "QomGet(poll-max-ns)", m.QomGet(ctx, "/objects/io0", "poll-max-ns", &poll))
+	qemuOK(t, "QOMGet(poll-max-ns)", m.QOMGet(ctx, "/objects/io0", "poll-max-ns", &poll))
 	if poll != 1000 {
 		t.Errorf("poll-max-ns = %d, want 1000", poll)
 	}
@@ -321,7 +321,7 @@ func TestQEMUSchemaFeatureQueries(t *testing.T) {
 		}
 	}
 	// The feature answered by the schema is the one QEMU accepts.
-	err = m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Options: map[string]any{"telepathy": true}})
+	err = m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Props: map[string]any{"telepathy": true}})
 	var ge *qmp.GenericError
 	if !errors.As(err, &ge) {
 		t.Errorf("BlockdevAdd with an unknown option = %v, want QEMU's *GenericError", err)

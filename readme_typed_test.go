@@ -16,7 +16,7 @@ import (
 func readmeTyped(mon *qmp.Monitor) error {
 	ctx := context.Background()
 	if err := mon.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "file", NodeName: "disk0",
-		Options: qmp.BlockdevOptionsFile{Filename: "/var/lib/vm/disk.raw", AIO: "io_uring"}}); err != nil {
+		Props: qmp.BlockdevOptionsFile{Filename: "/var/lib/vm/disk.raw", AIO: "io_uring"}}); err != nil {
 		return err
 	}
 	id := "vd0"

@@ -64,11 +64,11 @@ func TestTypedCommandsWire(t *testing.T) {
 		}, `{"driver":"virtio-blk-pci","id":"vd0","bootindex":1,"drive":"d0"}`},
 		{"blockdev-add", func() error {
 			return m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "file", NodeName: "f0",
-				Options: qmp.BlockdevOptionsFile{Filename: "/tmp/x.img", AIO: "io_uring"}})
+				Props: qmp.BlockdevOptionsFile{Filename: "/tmp/x.img", AIO: "io_uring"}})
 		}, `{"driver":"file","node-name":"f0","filename":"/tmp/x.img","aio":"io_uring"}`},
 		{"blockdev-add", func() error {
 			return m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "qcow2", NodeName: "q0",
-				Options: qmp.BlockdevOptionsQcow2{File: qmp.BlockdevOptions{Driver: "file", Options: map[string]string{"filename": "/a"}}}})
+				Props: qmp.BlockdevOptionsQcow2{File: qmp.BlockdevOptions{Driver: "file", Props: map[string]string{"filename": "/a"}}}})
 		}, `{"driver":"qcow2","node-name":"q0","file":{"driver":"file","filename":"/a"}}`},
 		{"migrate-set-capabilities", func() error {
 			return m.MigrateSetCapabilities(ctx, []qmp.MigrationCapabilityStatus{{Capability: "events", State: true}, {Capability: "xbzrle"}})
@@ -91,7 +91,7 @@ func TestTypedCommandsWire(t *testing.T) {
 			bw := int64(0)
 			return m.MigrateSetParameters(ctx, qmp.MigrationParameters{MaxBandwidth: &bw})
 		}, `{"max-bandwidth":0}`},
-		{"qom-set", func() error { return m.QomSet(ctx, "/machine", "x", []int{1}) }, `{"path":"/machine","property":"x","value":[1]}`},
+		{"qom-set", func() error { return m.QOMSet(ctx, "/machine", "x", []int{1}) }, `{"path":"/machine","property":"x","value":[1]}`},
 	} {
 		if err := tc.call(); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
