@@ -287,17 +287,13 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 	if err := m.send(ctx, c); err != nil {
 		return err
 	}
-	if done := ctx.Done(); done == nil {
-		<-c.done // a ctx that never ends: a plain receive is cheaper than a select
-	} else {
-		select {
-		case <-c.done:
-		case <-done:
-			if m.withdraw(c) {
-				c.complete(nil, false, ctx.Err())
-			}
-			return ctx.Err()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if m.withdraw(c) {
+			c.complete(nil, false, ctx.Err())
 		}
+		return ctx.Err()
 	}
 	if c.err != nil {
 		return c.err
