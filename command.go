@@ -287,6 +287,7 @@ func (m *Monitor) roundTrip(ctx context.Context, c *call, res interface{}) error
 	if err := m.send(ctx, c); err != nil {
 		return err
 	}
+	blocking("reply wait")
 	select {
 	case <-c.done:
 	case <-ctx.Done():

@@ -80,6 +80,7 @@ func Dial(ctx context.Context, network, address string, opts *Options) (*Monitor
 		if opts == nil || !opts.WaitForSocket || !retry {
 			return nil, err
 		}
+		blocking("dial retry")
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

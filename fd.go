@@ -145,12 +145,17 @@ func (m *Monitor) RunWithFile(ctx context.Context, cmd interface{}, res interfac
 	}
 	select {
 	case m.fdSlot <- struct{}{}:
-		c.fdSlot = m.fdSlot
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-m.done:
-		return m.err
+	default:
+		blocking("fd slot")
+		select {
+		case m.fdSlot <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.done:
+			return m.err
+		}
 	}
+	c.fdSlot = m.fdSlot
 	fd, err := dupFile(f)
 	if err != nil {
 		c.complete(nil, false, err)

@@ -440,9 +440,10 @@ func TestFDCommandsAreSerialised(t *testing.T) {
 	errs := make(chan error, 2)
 	go func() { errs <- m.GetFD(ctxT(t, 5*time.Second), "a", w) }()
 	g.wait(t, 5*time.Second)
+	slotWait := awaitBlocking(t, "fd slot")
 	go func() { errs <- m.GetFD(ctxT(t, 5*time.Second), "b", w) }()
 	// The second GetFD waits for the fd slot, not yet on the wire.
-	waitGoroutineBlocked(t, "qmp/v2.(*Monitor).RunWithFile(")
+	slotWait()
 
 	// An ordinary command issued now reaches the server while the first
 	// getfd is unanswered (the fake server runs it only after the getfd,

@@ -548,6 +548,7 @@ func (h *history) wait(ctx context.Context, q query) (EventRecord, error) {
 		return EventRecord{}, ended
 	}
 
+	blocking("event wait")
 	select {
 	case r, ok := <-w.ch:
 		if !ok {

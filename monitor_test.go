@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,27 +105,28 @@ func proxyQMP(t *testing.T, network, address, target string) string {
 	return ln.Addr().String()
 }
 
-// waitGoroutineBlocked waits until a goroutine started by the running test
-// is blocked with frame (e.g. "qmp/v2.Dial(") on top of its stack: the
-// only signal that a call has reached a wait that has no hook of its own.
-func waitGoroutineBlocked(t *testing.T, frame string) {
+// awaitBlocking returns a func that waits (5 s at most) until a call
+// reports, through qmp's test hook, that it is about to block at where:
+// the only signal that a call has reached a wait with no hook of its own.
+// Set it up before starting the call; tests using it are not parallel.
+func awaitBlocking(t *testing.T, where string) func() {
 	t.Helper()
-	owner := "_test." + t.Name() + "."
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			lines := strings.SplitN(g, "\n", 3)
-			if len(lines) >= 2 && strings.Contains(lines[1], frame) && strings.Contains(g, owner) &&
-				(strings.Contains(lines[0], "[select") || strings.Contains(lines[0], "[chan receive")) {
-				return
+	ch := make(chan struct{}, 64)
+	t.Cleanup(qmp.SetTestHook(func(w string) {
+		if w == where {
+			select {
+			case ch <- struct{}{}:
+			default:
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine of %s blocked in %s after 5s", t.Name(), frame)
+	}))
+	return func() {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no call blocked at %q within 5s", where)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -242,12 +242,13 @@ func TestDialWaitForSocket(t *testing.T) {
 		err error
 	}
 	res := make(chan result, 1)
+	dialWaits := awaitBlocking(t, "dial retry")
 	go func() {
 		m, err := qmp.Dial(ctxT(t, 5*time.Second), "unix", path, &qmp.Options{WaitForSocket: true})
 		res <- result{m, err}
 	}()
 	// Dial sits in its retry wait only after a failed attempt.
-	waitGoroutineBlocked(t, "qmp/v2.Dial(")
+	dialWaits()
 	proxyQMP(t, "unix", path, s.Path())
 	r := <-res
 	if r.err != nil {
@@ -496,6 +497,7 @@ func TestRegressionWaitWokenOnEOF(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	m := dial(t, s, nil)
 	res := make(chan error, 1)
+	waiting := awaitBlocking(t, "event wait")
 	go func() {
 		evs, err := m.GetEvents(context.Background(), "NEVER", 0)
 		if err == nil {
@@ -503,7 +505,7 @@ func TestRegressionWaitWokenOnEOF(t *testing.T) {
 		}
 		res <- err
 	}()
-	waitGoroutineBlocked(t, "qmp/v2.(*history).wait(")
+	waiting()
 	s.DropConnection()
 	select {
 	case err := <-res:
@@ -543,11 +545,12 @@ func TestRegressionWildcardWakes(t *testing.T) {
 		err error
 	}
 	res := make(chan result, 1)
+	waiting := awaitBlocking(t, "event wait")
 	go func() {
 		evs, err := m.GetEvents(ctxT(t, 5*time.Second), "", 0)
 		res <- result{evs, err}
 	}()
-	waitGoroutineBlocked(t, "qmp/v2.(*history).wait(")
+	waiting()
 	s.SendEvent("ANYTHING", map[string]int{"n": 1})
 	r := <-res
 	if r.err != nil || len(r.evs) != 1 || r.evs[0].Type != "ANYTHING" || string(r.evs[0].Data) != `{"n": 1}` {

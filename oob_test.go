@@ -344,13 +344,14 @@ func TestQEMUOOBOvertakesSchema(t *testing.T) {
 			err error
 		}
 		schema := make(chan schemaResult, 1)
+		replyWait := awaitBlocking(t, "reply wait")
 		go func() {
 			var r schemaResult
 			r.err = m.RunContext(ctx, qmp.Command{"query-qmp-schema", nil}, &r.entries)
 			schema <- r
 		}()
 		// Once the caller waits for its reply, its command is written.
-		waitGoroutineBlocked(t, "qmp/v2.(*Monitor).roundTrip(")
+		replyWait()
 
 		var yank []yankInstance
 		if err := m.RunOOB(ctx, qmp.Command{"query-yank", nil}, &yank); err != nil {
