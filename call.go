@@ -12,8 +12,8 @@ import (
 // it), and moves between them only under m.mu. Whoever removes it from the
 // last one (the router on its reply, the caller withdrawing it before it was
 // written, the end of the connection) completes it, so completion happens
-// once by construction; the atomic flag makes a second completion a no-op
-// rather than a corruption, whatever a future change gets wrong. Calls are
+// once by construction, and a second completion panics: it would be a bug
+// that hands a caller two outcomes. Calls are
 // never recycled: a caller that gave up may still be referenced by the
 // queues until its reply arrives, and nothing else can ever see it.
 type call struct {
@@ -46,10 +46,10 @@ func newCall() *call {
 }
 
 // complete records the outcome, gives back what the call holds, and wakes
-// its caller. Only the first completion has any effect.
+// its caller. It is called exactly once per call.
 func (c *call) complete(ret []byte, isErr bool, err error) {
 	if !c.over.CompareAndSwap(false, true) {
-		return
+		panic("qmp: a call was completed twice: a bug in package qmp, please report it")
 	}
 	c.closeFD()
 	if c.fdSlot != nil {

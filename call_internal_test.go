@@ -20,3 +20,15 @@ func TestCallQueueCompacts(t *testing.T) {
 		t.Fatalf("the queue's slice has room for %d calls with 1 pending", cap(q.q))
 	}
 }
+
+// A second completion is a bug, and says so instead of going unnoticed.
+func TestSecondCompletionPanics(t *testing.T) {
+	c := newCall()
+	c.complete(nil, false, nil)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second complete did not panic")
+		}
+	}()
+	c.complete(nil, false, nil)
+}
