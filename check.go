@@ -45,7 +45,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -59,60 +58,6 @@ const (
 	qemuMaxTokens     = 2 << 20
 	qemuMaxTokenBytes = 64<<20 - 1
 )
-
-// ErrInvalidCommand matches (errors.Is) every command refused before
-// sending; the error is a *CommandError saying why. Nothing was sent, and
-// the connection and other callers are unaffected. A command is sent only
-// when QEMU is certain to take it as exactly one message and its reply can
-// be matched, because a JSON complaint from QEMU carries no id and could
-// not be told apart from another caller's reply:
-//
-//   - it encodes to one JSON object;
-//   - brackets and braces nest at most 1,024 deep, it has at most
-//     2,097,152 JSON tokens and less than 64 MiB of them (QEMU's limits);
-//   - every string is valid UTF-8 holding no Unicode noncharacter (U+FDD0
-//     to U+FDEF, U+FFFE and U+FFFF of every plane), raw or escaped, and no
-//     unpaired surrogate escape;
-//   - no object names a member twice;
-//   - an in-band command has no "exec-oob" member (RunOOB sends those),
-//     and its "id", if any, holds no number but integers of at most 64
-//     bits (QEMU would echo others changed) and is not a string of
-//     RunOOB's form, "oob-" and digits.
-var ErrInvalidCommand = errors.New("qmp: command refused before sending")
-
-// CommandError describes a command refused before sending.
-type CommandError struct {
-	// Limit names the QEMU limit the command exceeds: "nesting", "tokens"
-	// or "token bytes"; empty when the command is refused for its content.
-	Limit string
-	// Value and Max are the command's figure and QEMU's limit for Limit.
-	Value, Max int
-	// Member is the path of the offending member from the command's top
-	// level, as in "arguments.props[2].id", when the refusal concerns one.
-	Member string
-	// Reason says what is wrong, for the error text.
-	Reason string
-	// Err is the underlying error, when there is one (encoding/json's, for
-	// a value that does not encode).
-	Err error
-}
-
-func (e *CommandError) Error() string {
-	msg := "qmp: command not sent: " + e.Reason
-	if e.Member != "" {
-		msg = "qmp: command not sent: member " + e.Member + ": " + e.Reason
-	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-// Is reports whether target is ErrInvalidCommand.
-func (e *CommandError) Is(target error) bool { return target == ErrInvalidCommand }
-
-// Unwrap returns Err.
-func (e *CommandError) Unwrap() error { return e.Err }
 
 func limitError(limit string, value, max int, what string) *CommandError {
 	return &CommandError{Limit: limit, Value: value, Max: max,

@@ -10,15 +10,6 @@ import (
 	"time"
 )
 
-// ErrSocketBusy is wrapped by the error Dial and NewMonitor return when the
-// kernel refused the connection because QEMU's listen backlog is full
-// (connect: EAGAIN). QEMU serves one QMP client per socket at a time and
-// queues only a couple of further connections; once they are queued (for
-// instance by clients that timed out waiting for a greeting), every further
-// connect fails this way until the current client leaves. IsSocketBusy
-// reports it; Options.WaitForSocket retries it.
-var ErrSocketBusy = errors.New("qmp: another client holds the QMP socket and QEMU queues no more connections")
-
 // IsSocketBusy reports whether err means that another client holds the QMP
 // socket and QEMU's listen backlog is full (see ErrSocketBusy). It sees
 // through wrapping. A second client whose connection was queued instead

@@ -1,6 +1,7 @@
 package qmp
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -200,3 +201,139 @@ func IsSocketClosed(err error) bool {
 	var se *os.SyscallError
 	return errors.As(err, &se) && isErrno(se.Err, syscall.ESHUTDOWN)
 }
+
+// ErrInvalidCommand matches (errors.Is) every command refused before
+// sending; the error is a *CommandError saying why. Nothing was sent, and
+// the connection and other callers are unaffected. A command is sent only
+// when QEMU is certain to take it as exactly one message and its reply can
+// be matched, because a JSON complaint from QEMU carries no id and could
+// not be told apart from another caller's reply:
+//
+//   - it encodes to one JSON object;
+//   - brackets and braces nest at most 1,024 deep, it has at most
+//     2,097,152 JSON tokens and less than 64 MiB of them (QEMU's limits);
+//   - every string is valid UTF-8 holding no Unicode noncharacter (U+FDD0
+//     to U+FDEF, U+FFFE and U+FFFF of every plane), raw or escaped, and no
+//     unpaired surrogate escape;
+//   - no object names a member twice;
+//   - an in-band command has no "exec-oob" member (RunOOB sends those),
+//     and its "id", if any, holds no number but integers of at most 64
+//     bits (QEMU would echo others changed) and is not a string of
+//     RunOOB's form, "oob-" and digits.
+var ErrInvalidCommand = errors.New("qmp: command refused before sending")
+
+// CommandError describes a command refused before sending.
+type CommandError struct {
+	// Limit names the QEMU limit the command exceeds: "nesting", "tokens"
+	// or "token bytes"; empty when the command is refused for its content.
+	Limit string
+	// Value and Max are the command's figure and QEMU's limit for Limit.
+	Value, Max int
+	// Member is the path of the offending member from the command's top
+	// level, as in "arguments.props[2].id", when the refusal concerns one.
+	Member string
+	// Reason says what is wrong, for the error text.
+	Reason string
+	// Err is the underlying error, when there is one (encoding/json's, for
+	// a value that does not encode).
+	Err error
+}
+
+func (e *CommandError) Error() string {
+	msg := "qmp: command not sent: " + e.Reason
+	if e.Member != "" {
+		msg = "qmp: command not sent: member " + e.Member + ": " + e.Reason
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is reports whether target is ErrInvalidCommand.
+func (e *CommandError) Is(target error) bool { return target == ErrInvalidCommand }
+
+// Unwrap returns Err.
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// ErrSocketBusy is wrapped by the error Dial and NewMonitor return when the
+// kernel refused the connection because QEMU's listen backlog is full
+// (connect: EAGAIN). QEMU serves one QMP client per socket at a time and
+// queues only a couple of further connections; once they are queued (for
+// instance by clients that timed out waiting for a greeting), every further
+// connect fails this way until the current client leaves. IsSocketBusy
+// reports it; Options.WaitForSocket retries it.
+var ErrSocketBusy = errors.New("qmp: another client holds the QMP socket and QEMU queues no more connections")
+
+// ErrProtocol is the cause (errors.Is) of a connection's end when QEMU sent
+// something that is not a well-formed QMP message, or an error showing that
+// it parsed the library's input differently from how it was sent.
+var ErrProtocol = errors.New("qmp: protocol error")
+
+// OverflowError says that events were missed. It ends a Subscription
+// whose reader fell behind by more than its buffer: Seq is the first event
+// it did not receive, and that event and the ones after it are still in
+// the history (EventsAfter(Seq-1, ...)), unless retention has evicted them
+// since. It fails a wait or a checked lookup (EventsAfterChecked) from a
+// cursor whose next events the history had already evicted (its count,
+// bytes or age bounds): Seq is then the first evicted event after the
+// cursor and Oldest the oldest event still buffered, and the typed waits
+// for an outcome (WaitDeviceDeleted, WaitBlockJob, WaitMigration) ask
+// QEMU for its current state instead of failing.
+type OverflowError struct {
+	Seq    EventCursor
+	Oldest EventCursor // when the history evicted them: the oldest Seq still buffered
+}
+
+func (e *OverflowError) Error() string {
+	if e.Oldest != 0 {
+		return fmt.Sprintf("qmp: events from Seq %d to %d were evicted from the event history before they were read (raise Options.EventHistory, EventHistoryBytes or EventHistoryAge, or read sooner)", e.Seq, e.Oldest-1)
+	}
+	return fmt.Sprintf("qmp: event subscriber fell behind; first missed event has Seq %d", e.Seq)
+}
+
+// ErrSubscriptionClosed is Subscription.Err after Close.
+var ErrSubscriptionClosed = errors.New("qmp: subscription closed")
+
+// MatchPanicError ends a wait or a subscription whose EventFilter.Match
+// panicked; the monitor and every other wait and subscription carry on.
+type MatchPanicError struct {
+	Value any    // what Match panicked with
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *MatchPanicError) Error() string {
+	return fmt.Sprintf("qmp: the EventFilter's Match panicked: %v", e.Value)
+}
+
+// Unwrap returns Value when it is an error.
+func (e *MatchPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// qmpError decodes a reply's "error" member into NewQMPError's type.
+func qmpError(raw []byte) error {
+	var qe GenericError
+	if err := json.Unmarshal(raw, &qe); err != nil {
+		return fmt.Errorf("%w: QEMU sent a malformed error reply %.200s: %w", ErrProtocol, raw, err)
+	}
+	return NewQMPError(&qe)
+}
+
+// ErrNotInSchema is wrapped by the *SchemaPathError of a path that is well
+// formed but names something the schema does not have.
+var ErrNotInSchema = errors.New("qmp: not in the schema")
+
+// ErrSchemaPathSyntax is wrapped by the *SchemaPathError of a malformed path.
+var ErrSchemaPathSyntax = errors.New("qmp: malformed schema path")
+
+// ErrSchema is wrapped by the errors of ParseSchema for input that is not
+// a QAPI introspection schema.
+var ErrSchema = errors.New("qmp: invalid QAPI schema")
+
+// ErrMigrationEventsOff is returned by WaitMigration when the "events"
+// migration capability is off: QEMU then sends no MIGRATION events, so
+// there is nothing to wait for.
+var ErrMigrationEventsOff = errors.New(`qmp: the "events" migration capability is off, so QEMU sends no MIGRATION events; ` +
+	`turn it on (migrate-set-capabilities with {"capability": "events", "state": true}) before migrate`)

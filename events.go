@@ -279,12 +279,6 @@ func (m *Monitor) WaitBlockJob(ctx context.Context, jobID string, cursor EventCu
 	return res, nil
 }
 
-// ErrMigrationEventsOff is returned by WaitMigration when the "events"
-// migration capability is off: QEMU then sends no MIGRATION events, so
-// there is nothing to wait for.
-var ErrMigrationEventsOff = errors.New(`qmp: the "events" migration capability is off, so QEMU sends no MIGRATION events; ` +
-	`turn it on (migrate-set-capabilities with {"capability": "events", "state": true}) before migrate`)
-
 // MigrationError is WaitMigration's error for a migration that failed:
 // Desc is QEMU's reason (query-migrate's "error-desc"), empty when QEMU gave
 // none; Event is the MIGRATION event with status "failed".

@@ -28,7 +28,6 @@ package qmp
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -36,11 +35,6 @@ import (
 	"sync"
 	"syscall"
 )
-
-// ErrProtocol is the cause (errors.Is) of a connection's end when QEMU sent
-// something that is not a well-formed QMP message, or an error showing that
-// it parsed the library's input differently from how it was sent.
-var ErrProtocol = errors.New("qmp: protocol error")
 
 // maxNesting bounds how deep QEMU's output may nest, as QEMU bounds its input.
 const maxNesting = 1024

@@ -92,15 +92,6 @@ func parseErrorDesc(raw []byte) (string, bool) {
 	return "", false
 }
 
-// qmpError decodes a reply's "error" member into NewQMPError's type.
-func qmpError(raw []byte) error {
-	var qe GenericError
-	if err := json.Unmarshal(raw, &qe); err != nil {
-		return fmt.Errorf("%w: QEMU sent a malformed error reply %.200s: %w", ErrProtocol, raw, err)
-	}
-	return NewQMPError(&qe)
-}
-
 // canonicalID returns the form of a command's "id" that compares equal to
 // QEMU's echo of it: QEMU decodes the id and writes it anew ("\u0061"
 // comes back as "a", an object's members in another order), so both are

@@ -7,7 +7,6 @@ package qmp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -187,10 +186,6 @@ func (t *SchemaType) HasValue(v string) bool { return slices.Contains(t.Values, 
 
 // ValueFeatures returns the features of enum value v (nil for most).
 func (t *SchemaType) ValueFeatures(v string) []string { return t.valueFeatures[v] }
-
-// ErrSchema is wrapped by the errors of ParseSchema for input that is not
-// a QAPI introspection schema.
-var ErrSchema = errors.New("qmp: invalid QAPI schema")
 
 // rawEntity is one element of query-qmp-schema's reply, all meta-types in
 // one struct.

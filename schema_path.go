@@ -3,19 +3,11 @@ package qmp
 // Schema paths: one-line questions to the live schema.
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 )
-
-// ErrNotInSchema is wrapped by the *SchemaPathError of a path that is well
-// formed but names something the schema does not have.
-var ErrNotInSchema = errors.New("not in the schema")
-
-// ErrSchemaPathSyntax is wrapped by the *SchemaPathError of a malformed path.
-var ErrSchemaPathSyntax = errors.New("malformed schema path")
 
 // SchemaPathError says where a schema path stopped matching. errors.Is
 // finds ErrNotInSchema or ErrSchemaPathSyntax in it.
