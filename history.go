@@ -675,4 +675,3 @@ func (h *history) cursor() EventCursor {
 	defer h.mu.Unlock()
 	return h.next - 1
 }
-
