@@ -1,5 +1,8 @@
 package qmp_test
 
+// Tests of the runnable programs in examples/: each is built and run
+// against the simulated QEMU of qmptest, and against a real one.
+
 import (
 	"bytes"
 	"context"
