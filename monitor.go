@@ -46,15 +46,7 @@ type Monitor struct {
 
 	maxIDLen atomic.Int64 // the longest in-band id sent, canonical: bounds the echoes the router decodes
 
-	// The writer's own state, touched only by the active writer.
-	raw      syscall.RawConn // nil: conn cannot be written without blocking
-	writeFn  func(s uintptr) bool
-	wch      *chunk // what writeFn writes
-	wblock   bool
-	werr     error
-	chunks   []chunk
-	chunkBuf []chunk
-	wbuf     []byte
+	w writer // touched only by the active writer (writer.go)
 
 	inUse       int             // in-flight slots taken (guarded by mu; slots.go)
 	maxInFlight int             // Options.MaxInFlight or its default
@@ -90,8 +82,8 @@ func NewMonitorConn(ctx context.Context, conn net.Conn, opts *Options) (*Monitor
 	}
 	if sc, ok := conn.(syscall.Conn); ok && rawIO {
 		if rc, err := sc.SyscallConn(); err == nil {
-			m.raw = rc
-			m.writeFn = m.writeReady // bound once: a closure per write would allocate
+			m.w.raw = rc
+			m.w.writeFn = m.writeReady // bound once: a closure per write would allocate
 		}
 	}
 	if o.Logger != nil {

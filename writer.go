@@ -32,6 +32,19 @@ import (
 // the rest to a writer goroutine.
 const maxInlineRounds = 8
 
+// writer is the state of the active writer: only the caller or goroutine
+// that set m.writing touches it, so it needs no lock.
+type writer struct {
+	raw      syscall.RawConn // nil: conn cannot be written without blocking
+	writeFn  func(s uintptr) bool
+	wch      *chunk // what writeFn writes
+	wblock   bool
+	werr     error
+	chunks   []chunk
+	chunkBuf []chunk
+	wbuf     []byte
+}
+
 // chunk is bytes to write, with the descriptor that goes with its first
 // byte (-1 if none).
 type chunk struct {
@@ -60,13 +73,13 @@ func (m *Monitor) send(ctx context.Context, c *call) error {
 		c.complete(nil, false, err)
 		return err
 	}
-	if !m.writing && len(m.sendq) == 0 && m.inUse <= 1 && m.raw != nil {
+	if !m.writing && len(m.sendq) == 0 && m.inUse <= 1 && m.w.raw != nil {
 		// The lone caller: nothing to batch with, so it takes its own
 		// command at once and writes it.
 		m.writing = true
 		run := 0
 		m.claim(c, &run)
-		m.chunkBuf = m.chunks[:0]
+		m.w.chunkBuf = m.w.chunks[:0]
 		m.mu.Unlock()
 		m.writeLoop(false)
 		return nil
@@ -80,7 +93,7 @@ func (m *Monitor) send(ctx context.Context, c *call) error {
 	m.writing = true
 	busy := m.inUse > 1
 	m.mu.Unlock()
-	if m.raw == nil {
+	if m.w.raw == nil {
 		go m.writeLoop(true)
 		return nil
 	}
@@ -120,7 +133,7 @@ func (m *Monitor) withdraw(c *call) bool {
 // for the socket, leaving the rest to a writer goroutine.
 func (m *Monitor) writeLoop(block bool) {
 	for round := 0; ; round++ {
-		if len(m.chunks) == 0 {
+		if len(m.w.chunks) == 0 {
 			if !m.take() {
 				return
 			}
@@ -131,8 +144,8 @@ func (m *Monitor) writeLoop(block bool) {
 				return
 			}
 		}
-		for len(m.chunks) > 0 {
-			ch := &m.chunks[0]
+		for len(m.w.chunks) > 0 {
+			ch := &m.w.chunks[0]
 			err := m.writeChunk(ch, block)
 			if err != nil {
 				m.dropChunks()
@@ -146,18 +159,18 @@ func (m *Monitor) writeLoop(block bool) {
 				go m.writeLoop(true) // the socket is full: a goroutine finishes the job
 				return
 			}
-			m.chunks[0] = chunk{}
-			m.chunks = m.chunks[1:]
+			m.w.chunks[0] = chunk{}
+			m.w.chunks = m.w.chunks[1:]
 		}
-		m.chunks = m.chunkBuf[:0]
-		if cap(m.wbuf) > 4<<10 {
-			m.wbuf = nil // a burst is over: do not pin its buffer
+		m.w.chunks = m.w.chunkBuf[:0]
+		if cap(m.w.wbuf) > 4<<10 {
+			m.w.wbuf = nil // a burst is over: do not pin its buffer
 		}
 	}
 }
 
 // take moves the queued calls to the reply queues and their bytes to
-// m.chunks. It returns false, ending the writer's turn, when there is
+// m.w.chunks. It returns false, ending the writer's turn, when there is
 // nothing to write or the connection has ended.
 func (m *Monitor) take() bool {
 	m.mu.Lock()
@@ -166,7 +179,7 @@ func (m *Monitor) take() bool {
 		m.mu.Unlock()
 		return false
 	}
-	m.wbuf = m.wbuf[:0]
+	m.w.wbuf = m.w.wbuf[:0]
 	run := 0 // calls in the current run of plain commands
 	for i, c := range m.sendq {
 		c.queued = false
@@ -174,13 +187,13 @@ func (m *Monitor) take() bool {
 		m.sendq[i] = nil
 	}
 	m.sendq = m.sendq[:0]
-	m.chunkBuf = m.chunks[:0]
+	m.w.chunkBuf = m.w.chunks[:0]
 	m.mu.Unlock()
 	return true
 }
 
 // claim moves c to the queues that await replies and its bytes to
-// m.chunks, coalescing a run of plain commands (*run long so far) into one
+// m.w.chunks, coalescing a run of plain commands (*run long so far) into one
 // write. m.mu is held.
 func (m *Monitor) claim(c *call, run *int) {
 	if c.oob {
@@ -189,56 +202,56 @@ func (m *Monitor) claim(c *call, run *int) {
 		m.inband.push(c)
 	}
 	if c.fd >= 0 {
-		m.chunks = append(m.chunks, chunk{b: c.msg, fd: c.fd})
+		m.w.chunks = append(m.w.chunks, chunk{b: c.msg, fd: c.fd})
 		c.fd = -1 // the writer owns the descriptor now
 		*run = 0
 	} else if *run++; *run == 1 {
-		m.chunks = append(m.chunks, chunk{b: c.msg, fd: -1})
+		m.w.chunks = append(m.w.chunks, chunk{b: c.msg, fd: -1})
 	} else {
 		// Several small commands in a row: coalesce them into one write.
-		last := &m.chunks[len(m.chunks)-1]
+		last := &m.w.chunks[len(m.w.chunks)-1]
 		if *run == 2 {
-			start := len(m.wbuf)
-			m.wbuf = append(m.wbuf, last.b...)
-			last.b = m.wbuf[start:]
+			start := len(m.w.wbuf)
+			m.w.wbuf = append(m.w.wbuf, last.b...)
+			last.b = m.w.wbuf[start:]
 		}
-		start := len(m.wbuf) - len(last.b)
-		m.wbuf = append(m.wbuf, c.msg...)
-		last.b = m.wbuf[start:]
+		start := len(m.w.wbuf) - len(last.b)
+		m.w.wbuf = append(m.w.wbuf, c.msg...)
+		last.b = m.w.wbuf[start:]
 	}
 }
 
 // dropChunks closes the descriptors of chunks that will not be written.
 func (m *Monitor) dropChunks() {
-	for _, ch := range m.chunks {
+	for _, ch := range m.w.chunks {
 		if ch.fd >= 0 {
 			closeFD(ch.fd)
 		}
 	}
-	m.chunks = nil
+	m.w.chunks = nil
 }
 
 // writeChunk writes ch, consuming ch.b as bytes go out. Unless block is
 // set it stops, with bytes left, where the socket would block.
 func (m *Monitor) writeChunk(ch *chunk, block bool) error {
-	if m.raw == nil {
+	if m.w.raw == nil {
 		_, err := m.conn.Write(ch.b)
 		ch.b = nil
 		return err
 	}
-	m.wch, m.wblock, m.werr = ch, block, nil
-	err := m.raw.Write(m.writeFn)
-	m.wch = nil
+	m.w.wch, m.w.wblock, m.w.werr = ch, block, nil
+	err := m.w.raw.Write(m.w.writeFn)
+	m.w.wch = nil
 	if err == nil {
-		err = m.werr
+		err = m.w.werr
 	}
 	return err
 }
 
-// writeReady writes m.wch on socket s; false means it would block and the
-// writer waits (only when m.wblock).
+// writeReady writes m.w.wch on socket s; false means it would block and the
+// writer waits (only when m.w.wblock).
 func (m *Monitor) writeReady(s uintptr) bool {
-	ch := m.wch
+	ch := m.w.wch
 	for len(ch.b) > 0 {
 		var n int
 		var e error
@@ -251,12 +264,12 @@ func (m *Monitor) writeReady(s uintptr) bool {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return !m.wblock
+			return !m.w.wblock
 		case e != nil:
-			m.werr = os.NewSyscallError("write", e)
+			m.w.werr = os.NewSyscallError("write", e)
 			return true
 		case n <= 0:
-			m.werr = io.ErrShortWrite
+			m.w.werr = io.ErrShortWrite
 			return true
 		}
 		if ch.fd >= 0 {
