@@ -67,11 +67,6 @@ func (m *Monitor) RunContext(ctx context.Context, cmd interface{}, res interface
 	if err := c.prepare(cmd); err != nil {
 		return err
 	}
-	for n := int64(len(c.id)); ; {
-		if old := m.maxIDLen.Load(); n <= old || m.maxIDLen.CompareAndSwap(old, n) {
-			break
-		}
-	}
 	m.noteDeprecated(c.msg)
 	return m.roundTrip(ctx, c, res)
 }

@@ -151,6 +151,17 @@ func integer(n json.Number) (json.Number, error) {
 	return "", fmt.Errorf("the number %s is not an integer of at most 64 bits, which QEMU would not echo exactly", n)
 }
 
+// noteIDLen raises maxIDLen, the bound on the reply ids the router
+// decodes, to n: every in-band call with an id passes here (send) before
+// its bytes can go out.
+func (m *Monitor) noteIDLen(n int) {
+	for {
+		if old := m.maxIDLen.Load(); int64(n) <= old || m.maxIDLen.CompareAndSwap(old, int64(n)) {
+			return
+		}
+	}
+}
+
 // oobIDPrefix starts the ids RunOOB gives its commands: "oob-" and digits.
 const oobIDPrefix = `"oob-`
 

@@ -60,6 +60,9 @@ func (m *Monitor) send(ctx context.Context, c *call) error {
 		c.secret = m.logSend(c.msg)
 		c.sent = time.Now()
 	}
+	if !c.oob && c.id != "" {
+		m.noteIDLen(len(c.id))
+	}
 	m.mu.Lock()
 	err := m.err
 	if m.done == nil {
