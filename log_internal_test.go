@@ -2,6 +2,7 @@ package qmp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -70,3 +71,27 @@ func TestRedactOOBAndCutNames(t *testing.T) {
 		}
 	}
 }
+
+// Drops with no record after them (the queue full to the end of the
+// connection) are still reported when the log goroutine finishes.
+func TestLogDropsReportedAtTheEnd(t *testing.T) {
+	var got []slog.Record
+	q := newLogQueue(recordingHandler{&got})
+	q.dropped.Add(3)
+	done := make(chan struct{})
+	close(done)
+	q.run(done)
+	if len(got) != 1 || got[0].Level != slog.LevelWarn || !strings.Contains(got[0].Message, "3 log records were dropped") {
+		t.Fatalf("records at the end: %v, want one warning of 3 dropped", got)
+	}
+}
+
+type recordingHandler struct{ recs *[]slog.Record }
+
+func (h recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	*h.recs = append(*h.recs, r)
+	return nil
+}
+func (h recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h recordingHandler) WithGroup(string) slog.Handler      { return h }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // The Logger's handler never runs on the reader goroutine: records go
@@ -76,6 +77,7 @@ func (s *logShared) run(readerDone <-chan struct{}) {
 			s.handle(it)
 		case <-readerDone:
 			s.drain()
+			s.reportDrops(time.Now()) // drops after the last record handled
 			return
 		}
 	}
@@ -94,12 +96,17 @@ func (s *logShared) drain() {
 }
 
 func (s *logShared) handle(it logItem) {
+	s.reportDrops(it.r.Time)
+	s.call(it.h, it.r)
+}
+
+// reportDrops warns of the records dropped since the last warning, if any.
+func (s *logShared) reportDrops(t time.Time) {
 	if n := s.dropped.Swap(0); n > 0 {
-		r := slog.NewRecord(it.r.Time, slog.LevelWarn, fmt.Sprintf("qmp: %d log records were dropped because the Logger's handler fell %d records behind", n, logQueueLen), 0)
+		r := slog.NewRecord(t, slog.LevelWarn, fmt.Sprintf("qmp: %d log records were dropped because the Logger's handler fell %d records behind", n, logQueueLen), 0)
 		r.AddAttrs(slog.Uint64("dropped", n))
 		s.call(s.root, r)
 	}
-	s.call(it.h, it.r)
 }
 
 func (s *logShared) call(h slog.Handler, r slog.Record) {
