@@ -566,6 +566,7 @@ func (h *history) waitMatch(ctx context.Context, w *waiter, ended error) (EventR
 		if ended != nil {
 			return EventRecord{}, ended
 		}
+		blocking("event wait")
 		select {
 		case <-w.wake:
 		case <-w.ch: // closed: the connection ended; scan what came before

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,20 +133,28 @@ func TestOutcomeEvictedDuringTheWait(t *testing.T) {
 	s.Handle("query-block-jobs", func(*qmptest.Server, *qmptest.Request) qmptest.Reply { return qmptest.Reply{Return: []any{}} })
 	m := dial(t, s, &qmp.Options{EventHistory: 10})
 	cur := m.EventCursor()
+	// The wait is held just before it sleeps until the job's end has come
+	// and gone, so that it wakes to find the event evicted.
+	waiting, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(qmp.SetTestHook(func(where string) {
+		if where == "event wait" {
+			once.Do(func() { close(waiting); <-release })
+		}
+	}))
 	done := make(chan error, 1)
-	started := make(chan struct{})
 	go func() {
-		close(started)
 		res, err := m.WaitBlockJob(ctxT(t, 5*time.Second), "job0", cur)
-		if err == nil && res.Status != "completed" && res.Status != "ended" {
-			err = fmt.Errorf("status %q", res.Status)
+		if err == nil && res.Status != "ended" {
+			err = fmt.Errorf("status %q, want ended (QEMU no longer has the job)", res.Status)
 		}
 		done <- err
 	}()
-	<-started
-	burst := `{"event": "BLOCK_JOB_COMPLETED", "data": {"device": "job0", "type": "mirror"}, "timestamp": {"seconds": 1, "microseconds": 0}}` + "\r\n" +
-		strings.Repeat(`{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 0}}`+"\r\n", 50)
-	s.SendRaw([]byte(burst))
+	<-waiting
+	s.SendRaw([]byte(`{"event": "BLOCK_JOB_COMPLETED", "data": {"device": "job0", "type": "mirror"}, "timestamp": {"seconds": 1, "microseconds": 0}}` + "\r\n" +
+		strings.Repeat(`{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 0}}`+"\r\n", 50)))
+	evSync(t, m)
+	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("WaitBlockJob with its event evicted during the wait: %v", err)
 	}
