@@ -597,16 +597,3 @@ func TestHostileReplyIDsCostTheirSize(t *testing.T) {
 		t.Fatalf("a %d-byte reply id cost %d bytes", len(huge), alloc)
 	}
 }
-
-// An fd-carrying command with a long id gets its reply like any other: the
-// bound on the reply ids the router decodes counts every id sent.
-func TestLongIDOnFDCommand(t *testing.T) {
-	s := newServer(t, qmptest.Config{})
-	m := dial(t, s, nil)
-	_, w := testPipe(t)
-	id := strings.Repeat("\u00e9", 200) // echoed as \u00E9: 6 bytes each
-	cmd := json.RawMessage(`{"execute": "getfd", "arguments": {"fdname": "x"}, "id": "` + id + `"}`)
-	if err := m.RunWithFile(ctxT(t, 5*time.Second), cmd, nil, w); err != nil {
-		t.Fatalf("RunWithFile with a 400-byte id: %v", err)
-	}
-}
