@@ -12,9 +12,9 @@ import (
 // device's own properties (which QEMU's schema does not describe: they
 // depend on the driver) in Props.
 type DeviceAddArgs struct {
-	Driver string  `json:"driver"`
-	ID     *string `json:"id,omitempty"`
-	Bus    *string `json:"bus,omitempty"`
+	Driver string `json:"driver"`
+	ID     string `json:"id,omitempty"`
+	Bus    string `json:"bus,omitempty"`
 	// Props are the driver's properties, e.g. {"drive": "disk0"} for
 	// virtio-blk-pci, sent as members beside driver and id.
 	Props map[string]interface{} `json:"-"`

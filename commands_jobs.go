@@ -54,7 +54,7 @@ type BlockdevBackupArgs struct {
 	Speed          int64  `json:"speed,omitempty"`
 	Bitmap         string `json:"bitmap,omitempty"`
 	BitmapMode     string `json:"bitmap-mode,omitempty"` // "on-success", "never", "always"
-	Compress       *bool  `json:"compress,omitempty"`
+	Compress       bool   `json:"compress,omitempty"`
 	OnSourceError  string `json:"on-source-error,omitempty"`
 	OnTargetError  string `json:"on-target-error,omitempty"`
 	AutoFinalize   *bool  `json:"auto-finalize,omitempty"`
@@ -74,7 +74,7 @@ type DriveBackupArgs struct {
 	Speed         int64  `json:"speed,omitempty"`
 	Bitmap        string `json:"bitmap,omitempty"`
 	BitmapMode    string `json:"bitmap-mode,omitempty"`
-	Compress      *bool  `json:"compress,omitempty"`
+	Compress      bool   `json:"compress,omitempty"`
 	OnSourceError string `json:"on-source-error,omitempty"`
 	OnTargetError string `json:"on-target-error,omitempty"`
 	AutoFinalize  *bool  `json:"auto-finalize,omitempty"`

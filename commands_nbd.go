@@ -40,7 +40,7 @@ type NBDServerAddArgs struct {
 	Name        string `json:"name,omitempty"`
 	Description string `json:"description,omitempty"`
 	Device      string `json:"device"`
-	Writable    *bool  `json:"writable,omitempty"`
+	Writable    bool   `json:"writable,omitempty"`
 	Bitmap      string `json:"bitmap,omitempty"`
 }
 
@@ -50,14 +50,14 @@ type BlockExportOptions struct {
 	Type            string   `json:"type"` // "nbd", "vhost-user-blk", "fuse", "vduse-blk"
 	ID              string   `json:"id"`
 	NodeName        string   `json:"node-name"`
-	Writable        *bool    `json:"writable,omitempty"`
-	Writethrough    *bool    `json:"writethrough,omitempty"`
+	Writable        bool     `json:"writable,omitempty"`
+	Writethrough    bool     `json:"writethrough,omitempty"`
 	IOThread        string   `json:"iothread,omitempty"`
-	FixedIOThread   *bool    `json:"fixed-iothread,omitempty"`
+	FixedIOThread   bool     `json:"fixed-iothread,omitempty"`
 	Name            string   `json:"name,omitempty"` // the NBD export name (default: NodeName)
 	Description     string   `json:"description,omitempty"`
 	Bitmaps         []string `json:"bitmaps,omitempty"`
-	AllocationDepth *bool    `json:"allocation-depth,omitempty"`
+	AllocationDepth bool     `json:"allocation-depth,omitempty"`
 }
 
 type blockExportDelArgs struct {

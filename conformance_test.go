@@ -14,7 +14,10 @@ package qmp
 //     string or enum, list, object; interface{} and json.RawMessage take
 //     anything; an alternate takes what one of its alternatives takes);
 //   - arguments: an optional member has omitempty (so "not set" is not
-//     sent) and a mandatory one does not (so a zero value is sent);
+//     sent) and a mandatory one does not (so a zero value is sent); an
+//     optional bool, number or string is a pointer exactly when it is
+//     listed in argPointers (QEMU reads its zero value differently from
+//     its absence), and a plain value otherwise;
 //   - replies and event data: an optional member is a pointer, slice, map
 //     or interface, so its absence shows, or a string, where "" reads as
 //     absent.
@@ -40,11 +43,48 @@ type conformance struct {
 	problems   []string
 	deprecated []string
 	seen       map[[2]any]bool
+	pointers   map[string]bool // the argPointers entries met
+}
+
+// argPointers are the optional arguments whose zero value QEMU reads
+// differently from their absence, with the reason; they are pointers, so
+// that a zero can be sent. Every other optional argument is a plain value
+// with omitempty, because leaving it out and sending its zero mean the
+// same to QEMU (README, "Typed commands: names and optional members").
+// A key is "Type.Field", or "Type" for all of a type's fields.
+var argPointers = map[string]string{
+	"BlockdevBackupArgs.AutoFinalize":    "default true",
+	"BlockdevBackupArgs.AutoDismiss":     "default true",
+	"BlockdevMirrorArgs.AutoFinalize":    "default true",
+	"BlockdevMirrorArgs.AutoDismiss":     "default true",
+	"DriveBackupArgs.AutoFinalize":       "default true",
+	"DriveBackupArgs.AutoDismiss":        "default true",
+	"DriveMirrorArgs.AutoFinalize":       "default true",
+	"DriveMirrorArgs.AutoDismiss":        "default true",
+	"DriveMirrorArgs.Unmap":              "default true",
+	"BlockdevOptionsFile.DropCache":      "default true",
+	"BlockdevOptionsQcow2.LazyRefcounts": "absent: the image header's setting",
+	"InetSocketAddress.IPv4":             "absent: either family; false: not this one",
+	"InetSocketAddress.IPv6":             "absent: either family; false: not this one",
+	"MigrationParameters":                "absent leaves a parameter as it is; a zero (\"\" for tls-creds turns TLS off) sets it",
+	"ScreendumpArgs.Head":                "head 0 needs a device; absent does not",
+	"AddFDArgs.FDSetID":                  "fd set 0 is a set; absent: a new one",
+	"removeFDArgs.FD":                    "fd 0 is a descriptor; absent: the whole set",
+}
+
+func isScalar(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // checkConformance checks the whole typed layer against s.
-func checkConformance(s *Schema) (problems, deprecated []string) {
-	c := &conformance{s: s, seen: map[[2]any]bool{}}
+func checkConformance(s *Schema) (problems, deprecated []string, pointers map[string]bool) {
+	c := &conformance{s: s, seen: map[[2]any]bool{}, pointers: map[string]bool{}}
 	for _, tc := range typedCommands {
 		sc := s.Command(tc.name)
 		if sc == nil {
@@ -99,7 +139,7 @@ func checkConformance(s *Schema) (problems, deprecated []string) {
 			c.fail("event %s has data, but the typed layer decodes none", n)
 		}
 	}
-	return c.problems, c.deprecated
+	return c.problems, c.deprecated, c.pointers
 }
 
 func (c *conformance) fail(format string, a ...any) {
@@ -175,8 +215,33 @@ func (c *conformance) object(where string, gt reflect.Type, st *SchemaType, bran
 			if !m.Optional && omitempty && !inBranch && branch == "" {
 				c.fail("%s: member is mandatory, but field %v.%s has omitempty (a zero value would not be sent)", at, gt, f.Name)
 			}
+			if m.Optional {
+				c.optionalArg(at, gt, f)
+			}
 		}
 		c.value(at, f.Type, m.Type, ret)
+	}
+}
+
+// optionalArg checks an optional argument against argPointers.
+func (c *conformance) optionalArg(at string, gt reflect.Type, f reflect.StructField) {
+	key := gt.Name() + "." + f.Name
+	_, listed := argPointers[key]
+	if !listed {
+		key = gt.Name()
+		_, listed = argPointers[key]
+	}
+	if listed && c.pointers != nil {
+		c.pointers[key] = true
+	}
+	pointer := f.Type.Kind() == reflect.Pointer && isScalar(f.Type.Elem().Kind())
+	switch {
+	case pointer && !listed:
+		c.fail("%s: field %v.%s is a pointer, but QEMU reads its zero value as its absence: make it a plain %v with omitempty, or list it in argPointers with the reason",
+			at, gt, f.Name, f.Type.Elem())
+	case listed && isScalar(f.Type.Kind()):
+		c.fail("%s: field %v.%s is listed in argPointers (its zero is a value of its own), but is a plain %v, so a zero is never sent",
+			at, gt, f.Name, f.Type)
 	}
 }
 
@@ -264,17 +329,27 @@ func parseSchema72(tb testing.TB) *Schema {
 
 func TestConformance72(t *testing.T) {
 	s := parseSchema72(t)
-	reportConformance(t, s)
+	reportConformance(t, s, true)
 }
 
-func reportConformance(t *testing.T, s *Schema) {
+// reportConformance fails t with every problem; reference says s is the
+// schema the typed layer is written against, which has every typed
+// argument, so an argPointers entry that none has is stale.
+func reportConformance(t *testing.T, s *Schema, reference bool) {
 	t.Helper()
 	if len(typedCommands) < 60 {
 		t.Errorf("only %d typed commands registered", len(typedCommands))
 	}
-	problems, deprecated := checkConformance(s)
+	problems, deprecated, pointers := checkConformance(s)
 	for _, p := range problems {
 		t.Error(p)
+	}
+	if reference {
+		for k := range argPointers {
+			if !pointers[k] {
+				t.Errorf("argPointers lists %s, which no typed argument has", k)
+			}
+		}
 	}
 	for _, d := range deprecated {
 		t.Logf("deprecated in this QEMU: %s", d)
@@ -297,7 +372,14 @@ func TestConformanceCatchesMistakes(t *testing.T) {
 			RO string `json:"ro"` // a bool
 		} `json:"inserted"` // optional, not a pointer
 	}
+	type badJob struct {
+		Compress     *bool `json:"compress,omitempty"`      // default false: plain
+		AutoFinalize bool  `json:"auto-finalize,omitempty"` // default true: a pointer
+	}
+	argPointers["badJob.AutoFinalize"] = "default true"
+	defer delete(argPointers, "badJob.AutoFinalize")
 	c := &conformance{s: s, seen: map[[2]any]bool{}}
+	c.object("blockdev-backup", reflect.TypeFor[badJob](), s.Command("blockdev-backup").Args, "", false)
 	c.object("block_resize", reflect.TypeFor[badArgs](), s.Command("block_resize").Args, "", false)
 	c.value("query-block->", reflect.TypeFor[[]badRet](), s.Command("query-block").Returns, true)
 	c.object("blockdev-add.driver=file", reflect.TypeFor[BlockdevOptionsQcow2](), s.Command("blockdev-add").Args, "file", false)
@@ -311,13 +393,15 @@ func TestConformanceCatchesMistakes(t *testing.T) {
 		`query-block->.inserted: member is optional, but field qmp.badRet.Inserted`,
 		`query-block->.inserted.ro: string cannot carry a boolean`,
 		`blockdev-add.driver=file.file: field qmp.BlockdevOptionsQcow2.File: the schema has no member "file"`,
+		`blockdev-backup.compress: field qmp.badJob.Compress is a pointer, but QEMU reads its zero value as its absence`,
+		`blockdev-backup.auto-finalize: field qmp.badJob.AutoFinalize is listed in argPointers`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems do not contain %q; got:\n%s", want, got)
 		}
 	}
-	if len(c.problems) != 11 {
-		t.Errorf("%d problems, want 11 (the four qcow2 options are not file options):\n%s", len(c.problems), got)
+	if len(c.problems) != 13 {
+		t.Errorf("%d problems, want 13 (the four qcow2 options are not file options):\n%s", len(c.problems), got)
 	}
 }
 
@@ -339,5 +423,5 @@ func TestQEMUConformance(t *testing.T) {
 	}
 	v := m.Version()
 	t.Logf("QEMU %d.%d.%d: %d commands, %d events", v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro, len(s.Commands()), len(s.Events()))
-	reportConformance(t, s)
+	reportConformance(t, s, false)
 }

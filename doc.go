@@ -55,8 +55,18 @@
 // Migrate, ...) take Go structs named after QEMU's QAPI types and return
 // typed replies; DecodeEventData decodes an event's data into the
 // package's type for it (ShutdownEventData, DeviceDeletedEventData, ...)
-// or any of the caller's. Members QEMU treats as optional are pointers or
-// omitempty, so the zero value sends nothing for them.
+// or any of the caller's. Names follow one rule: QAPI's name in CamelCase
+// with Go's initialisms (query-vnc is QueryVNC returning *VNCInfo), a
+// command's inline arguments in <Command>Args, driver-specific members in
+// Props.
+//
+// Optional members: in replies and event data, a pointer, slice or map,
+// nil when QEMU left the member out (or a string, "" when absent). In
+// arguments, a plain value with omitempty, so the zero value sends
+// nothing, where leaving a member out and sending its zero mean the same
+// to QEMU (DeviceAddArgs{ID: "vd0"}); a pointer where they do not: a
+// default of true (AutoFinalize), a setting left unchanged (every member
+// of MigrationParameters), or 0 naming a real thing (AddFDArgs.FDSetID).
 //
 // # Schema
 //

@@ -25,7 +25,7 @@ func ExampleMonitor_DeviceAdd() {
 	ctx := context.Background()
 
 	id := "tablet0"
-	if err := m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "usb-tablet", ID: &id}); err != nil {
+	if err := m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "usb-tablet", ID: id}); err != nil {
 		log.Fatal(err)
 	}
 	cur := m.EventCursor()

@@ -25,29 +25,26 @@ import (
 // same name replaces (and closes) QEMU's previous one. QEMU rejects a name
 // starting with a digit.
 func (m *Monitor) GetFD(ctx context.Context, name string, f *os.File) error {
-	args := struct {
-		Name string `json:"fdname"`
-	}{name}
-	return fdCommandErr("getfd", m.RunWithFile(ctx, Command{"getfd", &args}, nil, f))
-}
-
-// fdCommandErr wraps QEMU's refusal of an fd command with the command's
-// name, as the typed methods do; other errors pass as they are.
-func fdCommandErr(name string, err error) error {
-	var ge *GenericError
-	if errors.As(err, &ge) {
-		return fmt.Errorf("qmp: %s failed: %w", name, err)
-	}
+	_, err := cmdGetFD.runWithFile(ctx, m, &fdNameArgs{name}, f)
 	return err
 }
+
+type fdNameArgs struct {
+	Name string `json:"fdname"`
+}
+
+var (
+	cmdGetFD       = defCommand[fdNameArgs, struct{}]("getfd")
+	cmdCloseFD     = defCommand[fdNameArgs, struct{}]("closefd")
+	cmdAddFD       = defCommand[AddFDArgs, AddFDResult]("add-fd")
+	cmdRemoveFD    = defCommand[removeFDArgs, struct{}]("remove-fd")
+	cmdQueryFDSets = defCommand[struct{}, []FDSet]("query-fdsets")
+)
 
 // CloseFD makes QEMU close the descriptor it received under name
 // (closefd). An unknown name is QEMU's *GenericError.
 func (m *Monitor) CloseFD(ctx context.Context, name string) error {
-	args := struct {
-		Name string `json:"fdname"`
-	}{name}
-	return fdCommandErr("closefd", m.RunContext(ctx, Command{"closefd", &args}, nil))
+	return cmdCloseFD.do(ctx, m, &fdNameArgs{name})
 }
 
 // FDSetFD is one descriptor of an fd set, as query-fdsets reports it: FD is
@@ -67,10 +64,10 @@ type FDSet struct {
 type AddFDArgs struct {
 	// FDSetID names the set to add to (created when missing); nil makes
 	// QEMU pick the lowest free id for a new set.
-	FDSetID *int
+	FDSetID *int `json:"fdset-id,omitempty"`
 	// Opaque is a free-form note QEMU stores with the descriptor and
 	// reports in query-fdsets.
-	Opaque string
+	Opaque string `json:"opaque,omitempty"`
 }
 
 // AddFDResult is add-fd's reply.
@@ -82,39 +79,32 @@ type AddFDResult struct {
 // AddFD passes f to QEMU into an fd set (add-fd), for options that open a
 // path such as "/dev/fdset/N". opts may be nil. f stays the caller's.
 func (m *Monitor) AddFD(ctx context.Context, f *os.File, opts *AddFDArgs) (*AddFDResult, error) {
-	var args struct {
-		FDSetID *int   `json:"fdset-id,omitempty"`
-		Opaque  string `json:"opaque,omitempty"`
+	if opts == nil {
+		opts = &AddFDArgs{}
 	}
-	if opts != nil {
-		args.FDSetID, args.Opaque = opts.FDSetID, opts.Opaque
-	}
-	var res AddFDResult
-	if err := m.RunWithFile(ctx, Command{"add-fd", &args}, &res, f); err != nil {
-		return nil, fdCommandErr("add-fd", err)
-	}
-	return &res, nil
+	return pointerTo(cmdAddFD.runWithFile(ctx, m, opts, f))
 }
 
 // RemoveFD removes descriptor fd (QEMU's number, as AddFD returned it) from
 // fd set fdsetID, or the whole set when fd is nil (remove-fd). QEMU closes
 // the descriptors once nothing uses them.
 func (m *Monitor) RemoveFD(ctx context.Context, fdsetID int, fd *int) error {
-	args := struct {
-		FDSetID int  `json:"fdset-id"`
-		FD      *int `json:"fd,omitempty"`
-	}{fdsetID, fd}
-	return fdCommandErr("remove-fd", m.RunContext(ctx, Command{"remove-fd", &args}, nil))
+	return cmdRemoveFD.do(ctx, m, &removeFDArgs{fdsetID, fd})
+}
+
+type removeFDArgs struct {
+	FDSetID int  `json:"fdset-id"`
+	FD      *int `json:"fd,omitempty"` // nil: the whole set (fd 0 is a descriptor)
 }
 
 // QueryFDSets returns the fd sets QEMU holds (query-fdsets); an empty,
 // non-nil slice when there are none.
 func (m *Monitor) QueryFDSets(ctx context.Context) ([]FDSet, error) {
-	sets := []FDSet{}
-	if err := m.RunContext(ctx, Command{"query-fdsets", nil}, &sets); err != nil {
-		return nil, fdCommandErr("query-fdsets", err)
+	sets, err := cmdQueryFDSets.run(ctx, m, nil)
+	if err == nil && sets == nil {
+		sets = []FDSet{}
 	}
-	return sets, nil
+	return sets, err
 }
 
 // RunWithFile executes cmd with f's file descriptor attached (SCM_RIGHTS),

@@ -97,9 +97,9 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 	ctx := ctxT(t, qemuWait)
 
 	qemuOK(t, "BlockdevAdd", m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "disk0",
-		Props: qmp.BlockdevOptionsNull{Size: 1 << 30, ReadZeroes: ptr(true)}}))
+		Props: qmp.BlockdevOptionsNull{Size: 1 << 30, ReadZeroes: true}}))
 	id := "vd0"
-	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id, Props: map[string]any{"drive": "disk0"}}))
+	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: id, Props: map[string]any{"drive": "disk0"}}))
 
 	blk, err := m.QueryBlock(ctx)
 	qemuOK(t, "QueryBlock", err)
@@ -161,7 +161,7 @@ func TestQEMUTypedUSBHotplug(t *testing.T) {
 	_, m := qemuMonitor(t, qemutest.Config{Machine: "pc", Paused: true, ExtraArgs: []string{"-device", "qemu-xhci,id=xhci"}})
 	ctx := ctxT(t, qemuWait)
 	id, bus := "kbd0", "xhci.0"
-	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "usb-kbd", ID: &id, Bus: &bus}))
+	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "usb-kbd", ID: id, Bus: bus}))
 	cur := m.EventCursor()
 	qemuOK(t, "DeviceDel", m.DeviceDel(ctx, "kbd0"))
 	if _, err := m.WaitDeviceDeleted(ctx, "kbd0", cur); err != nil {

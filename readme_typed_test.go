@@ -19,8 +19,7 @@ func readmeTyped(mon *qmp.Monitor) error {
 		Props: qmp.BlockdevOptionsFile{Filename: "/var/lib/vm/disk.raw", AIO: "io_uring"}}); err != nil {
 		return err
 	}
-	id := "vd0"
-	if err := mon.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id,
+	if err := mon.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: "vd0",
 		Props: map[string]any{"drive": "disk0"}}); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 )
 
@@ -59,12 +60,22 @@ func defCommand[A, R any](name string) qapiCommand[A, R] {
 // Errors name the command and wrap QEMU's error (*GenericError and its
 // classes, for errors.As) or the connection's (*ClosedError).
 func (c qapiCommand[A, R]) run(ctx context.Context, m *Monitor, args *A) (R, error) {
+	return c.send(args, func(cmd Command, r *R) error { return m.RunContext(ctx, cmd, r) })
+}
+
+// runWithFile is run with f's descriptor passed beside the command
+// (RunWithFile).
+func (c qapiCommand[A, R]) runWithFile(ctx context.Context, m *Monitor, args *A, f *os.File) (R, error) {
+	return c.send(args, func(cmd Command, r *R) error { return m.RunWithFile(ctx, cmd, r, f) })
+}
+
+func (c qapiCommand[A, R]) send(args *A, roundTrip func(Command, *R) error) (R, error) {
 	var r R
 	var a interface{}
 	if args != nil {
 		a = args
 	}
-	if err := m.RunContext(ctx, Command{Name: c.name, Arguments: a}, &r); err != nil {
+	if err := roundTrip(Command{Name: c.name, Arguments: a}, &r); err != nil {
 		var zero R // a decode error may have filled r partly
 		return zero, fmt.Errorf("qmp: %s failed: %w", c.name, err)
 	}
@@ -73,7 +84,10 @@ func (c qapiCommand[A, R]) run(ctx context.Context, m *Monitor, args *A) (R, err
 
 // ptr is run for methods that return a pointer: nil with every error.
 func (c qapiCommand[A, R]) ptr(ctx context.Context, m *Monitor, args *A) (*R, error) {
-	r, err := c.run(ctx, m, args)
+	return pointerTo(c.run(ctx, m, args))
+}
+
+func pointerTo[R any](r R, err error) (*R, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func TestTypedCommandsWire(t *testing.T) {
 		want string
 	}{
 		{"device_add", func() error {
-			return m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: &id, Props: map[string]any{"drive": "d0", "bootindex": 1}})
+			return m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: id, Props: map[string]any{"drive": "d0", "bootindex": 1}})
 		}, `{"driver":"virtio-blk-pci","id":"vd0","bootindex":1,"drive":"d0"}`},
 		{"blockdev-add", func() error {
 			return m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "file", NodeName: "f0",
@@ -101,7 +101,7 @@ func TestTypedCommandsWire(t *testing.T) {
 			t.Errorf("%s sent %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	if err := m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "x", ID: &id, Props: map[string]any{"id": "other"}}); err == nil ||
+	if err := m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "x", ID: id, Props: map[string]any{"id": "other"}}); err == nil ||
 		!strings.Contains(err.Error(), `"id" is set twice`) {
 		t.Errorf("DeviceAdd with id in Props too: %v, want a set-twice error", err)
 	}
@@ -314,6 +314,7 @@ func TestDeprecationWarnings(t *testing.T) {
 		"qmp: sent a member that QEMU marks deprecated: block_set_io_throttle.device",
 		"qmp: sent a value that QEMU marks deprecated: transaction.actions.type=drive-backup",
 	}
+	m.Close() // the Logger's handler has had every record once Close returns
 	got := w.list()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
