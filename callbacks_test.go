@@ -201,7 +201,7 @@ func TestLogQueueBounded(t *testing.T) {
 			warned.Add(1)
 			r.Attrs(func(a slog.Attr) bool {
 				if a.Key == "dropped" {
-					dropped.Store(a.Value.Uint64())
+					dropped.Add(a.Value.Uint64())
 				}
 				return true
 			})
@@ -221,9 +221,12 @@ func TestLogQueueBounded(t *testing.T) {
 	m.Close()
 	// Every record made was handled or counted as dropped: the greeting,
 	// qmp_capabilities and its reply, 1,000 events, query-name and its
-	// reply, the end of the connection, and the warning itself.
+	// reply, and the end of the connection. Before release, the handler
+	// holds one and the queue 256; the reply and the end may come after
+	// (and the end be dropped, reported by a second warning at the end).
 	const made = 3 + 1000 + 2 + 1
-	if warned.Load() != 1 || handled.Load() > 256+2+1 || uint64(handled.Load()-1)+dropped.Load() != made {
-		t.Fatalf("handled %d records, %d warnings saying %d dropped; want at most 259 handled, one warning, %d in all", handled.Load(), warned.Load(), dropped.Load(), made)
+	records := handled.Load() - warned.Load()
+	if w := warned.Load(); w < 1 || w > 2 || records > 1+256+2 || uint64(records)+dropped.Load() != made {
+		t.Fatalf("handled %d records and %d warnings saying %d dropped; want at most 259 records, one or two warnings, %d in all", records, warned.Load(), dropped.Load(), made)
 	}
 }

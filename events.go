@@ -345,11 +345,8 @@ func (m *Monitor) WaitMigration(ctx context.Context, cursor EventCursor) (string
 // migrationEventsOn returns nil when the "events" migration capability is
 // on, ErrMigrationEventsOff when it is off, else why it could not tell.
 func (m *Monitor) migrationEventsOn(ctx context.Context) error {
-	var caps []struct {
-		Capability string `json:"capability"`
-		State      bool   `json:"state"`
-	}
-	if err := m.RunContext(ctx, Command{Name: "query-migrate-capabilities"}, &caps); err != nil {
+	caps, err := m.QueryMigrateCapabilities(ctx)
+	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return ctx.Err()
 		}
