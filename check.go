@@ -43,10 +43,8 @@ package qmp
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -158,10 +156,7 @@ func check(msg []byte, oob bool, frames []frame, keys [][]byte) (id []byte, err 
 			i = j
 			continue
 		default:
-			j := i
-			for j < len(msg) && isLiteral(msg[j]) && msg[j] != ',' && msg[j] != ':' && !isSpace(msg[j]) {
-				j++
-			}
+			j := skipLiteral(msg, i)
 			if j == i {
 				return nil, &CommandError{Reason: fmt.Sprintf("byte %d of the command (%q) is not JSON", i, msg[i])}
 			}
@@ -287,18 +282,7 @@ func trailing(msg []byte, i int) error {
 func stringEnd(b []byte, i int) (end, bad int, why string) {
 	i++
 	for {
-		// Skip plain ASCII eight bytes at a time.
-		for ; i+8 <= len(b); i += 8 {
-			x := binary.LittleEndian.Uint64(b[i:])
-			q := x ^ (lo8 * '"')
-			s := x ^ (lo8 * '\\')
-			t := ((q - lo8) &^ q) | ((s - lo8) &^ s) | ((x - lo8*0x20) &^ x) | x
-			if t &= hi8; t != 0 {
-				i += bits.TrailingZeros64(t) >> 3
-				break
-			}
-		}
-		if i >= len(b) {
+		if i = asciiStop(b, i); i >= len(b) {
 			return len(b), len(b) - 1, "a string that does not end"
 		}
 		switch c := b[i]; {

@@ -5,7 +5,6 @@ package qmp
 // sent.
 
 import (
-	"bytes"
 	"encoding/json"
 	"slices"
 )
@@ -109,23 +108,18 @@ func (m *Monitor) noteDeprecated(msg []byte) {
 	d.check(m, msg)
 }
 
-var executePrefix = []byte(`{"execute":"`)
-
 // check logs the deprecated things msg uses that were not logged before.
 func (d *deprecations) check(m *Monitor, msg []byte) {
 	var name string
-	if rest, ok := bytes.CutPrefix(msg, executePrefix); ok && bytes.IndexByte(rest, '"') >= 0 &&
-		!bytes.Contains(rest[:bytes.IndexByte(rest, '"')], []byte{'\\'}) {
-		name = string(rest[:bytes.IndexByte(rest, '"')])
-	} else {
-		var env struct {
-			Execute string `json:"execute"`
+	var args []byte
+	eachMember(msg, func(k, v []byte) {
+		switch string(k) {
+		case "execute", "exec-oob":
+			name = unquote(v)
+		case "arguments":
+			args = v
 		}
-		if json.Unmarshal(msg, &env) != nil {
-			return
-		}
-		name = env.Execute
-	}
+	})
 	dc, ok := d.commands[name]
 	if !ok {
 		return
@@ -133,16 +127,10 @@ func (d *deprecations) check(m *Monitor, msg []byte) {
 	if dc.self {
 		m.warnDeprecated(name, "command")
 	}
-	if !dc.args {
+	if !dc.args || args == nil {
 		return
 	}
-	var env struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	if json.Unmarshal(msg, &env) != nil || env.Arguments == nil {
-		return
-	}
-	d.walk(m, env.Arguments, d.s.commands[name].Args, name, 0)
+	d.walk(m, args, d.s.commands[name].Args, name, 0)
 }
 
 // walk logs the deprecated members and enum values in v, a value of type
@@ -202,7 +190,7 @@ func (d *deprecations) walk(m *Monitor, v json.RawMessage, t *SchemaType, at str
 // fitsJSON reports whether the JSON value v has the shape of type t, the
 // way QEMU tells an alternate's alternatives apart.
 func fitsJSON(t *SchemaType, v json.RawMessage) bool {
-	v = bytes.TrimLeft(v, " \t\r\n")
+	v = v[skipSpace(v, 0):]
 	if len(v) == 0 {
 		return false
 	}

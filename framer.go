@@ -269,67 +269,6 @@ func (f *framer) idle() {
 	}
 }
 
-const (
-	lo8 = 0x0101010101010101
-	hi8 = 0x8080808080808080
-)
-
-// strStop returns the index of the first byte at or after i that ends a
-// run of plain string bytes: '"', '\\' or a control character; len(b) if
-// none. It tests eight bytes at a time.
-func strStop(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		if t := stopMask(binary.LittleEndian.Uint64(b[i:])); t != 0 {
-			return i + bits.TrailingZeros64(t)>>3
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
-			return i
-		}
-	}
-	return i
-}
-
-// stopMask sets the high bit of each byte of x (eight bytes of a string,
-// little-endian) that ends a run of plain string bytes. The lowest one set
-// is exact; those above it may be borrows, so only the lowest is used.
-func stopMask(x uint64) uint64 {
-	q := x ^ (lo8 * '"')
-	s := x ^ (lo8 * '\\')
-	return (((q - lo8) &^ q) | ((s - lo8) &^ s) | ((x - lo8*0x20) &^ x)) & hi8
-}
-
-// byte classes outside tokens
-const (
-	cBad uint8 = iota
-	cSpace
-	cQuote
-	cOpenObj
-	cCloseObj
-	cOpenArr
-	cCloseArr
-	cColon
-	cComma
-	cNum
-	cKw
-)
-
-var class = func() (t [256]uint8) {
-	for _, c := range " \t\r\n" {
-		t[c] = cSpace
-	}
-	t['"'], t['{'], t['}'], t['['], t[']'], t[':'], t[','] = cQuote, cOpenObj, cCloseObj, cOpenArr, cCloseArr, cColon, cComma
-	for c := '0'; c <= '9'; c++ {
-		t[c] = cNum
-	}
-	t['-'] = cNum
-	t['t'], t['f'], t['n'] = cKw, cKw, cKw
-	return t
-}()
-
-func isHex(c byte) bool { return c-'0' < 10 || (c|0x20)-'a' < 6 }
-
 // scan advances over the buffered bytes. It returns a message when one is
 // complete, (nil, nil) when it needs more input.
 func (f *framer) scan() ([]byte, error) {

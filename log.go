@@ -110,30 +110,15 @@ type description struct {
 // decoding the rest. It tolerates malformed input (the warn records).
 func describeMsg(msg []byte) description {
 	d := description{kind: "other"}
-	i := logSkipSpace(msg, 0)
-	if i >= len(msg) || msg[i] != '{' {
+	if i := skipSpace(msg, 0); i >= len(msg) || msg[i] != '{' {
 		return d
 	}
-	i++
-	for {
-		i = logSkipSpace(msg, i)
-		if i >= len(msg) || msg[i] != '"' {
-			return d
-		}
-		kEnd := logSkipString(msg, i)
-		key := msg[min(i+1, kEnd):max(i+1, kEnd-1)]
-		i = logSkipSpace(msg, kEnd)
-		if i >= len(msg) || msg[i] != ':' {
-			return d
-		}
-		i = logSkipSpace(msg, i+1)
-		vEnd := logSkipValue(msg, i)
-		val := msg[i:vEnd]
+	eachMember(msg[skipSpace(msg, 0):], func(key, val []byte) {
 		switch string(key) {
 		case "execute", "exec-oob":
-			d.kind, d.name = "command", logUnquote(val)
+			d.kind, d.name = "command", unquote(val)
 		case "event":
-			d.kind, d.name = "event", logUnquote(val)
+			d.kind, d.name = "event", unquote(val)
 		case "return":
 			if d.kind == "other" {
 				d.kind = "reply"
@@ -147,69 +132,8 @@ func describeMsg(msg []byte) description {
 		case "id":
 			d.id = val
 		}
-		i = logSkipSpace(msg, vEnd)
-		if i >= len(msg) || msg[i] != ',' {
-			return d
-		}
-		i++
-	}
-}
-
-func logSkipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// logSkipString returns the position after the string starting at b[i] == '"'.
-func logSkipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// logSkipValue returns the position after the JSON value starting at b[i].
-func logSkipValue(b []byte, i int) int {
-	depth := 0
-	for i < len(b) {
-		switch c := b[i]; {
-		case c == '"':
-			i = logSkipString(b, i)
-			if depth == 0 {
-				return i
-			}
-			continue
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				return i
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// logUnquote returns a JSON string's value, or the raw bytes for anything else.
-func logUnquote(v []byte) string {
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return s
-	}
-	return string(v)
+	})
+	return d
 }
 
 // secretMembers are the members whose values never reach a log: QEMU's

@@ -68,7 +68,8 @@ func splitMembers(msg []byte) (members, error) {
 }
 
 // eachMember calls fn with the raw name and value of each member of obj,
-// an object whose brackets and strings are balanced.
+// an object whose brackets and strings are balanced (on other input it
+// stops with an error, having called fn for the members before it).
 func eachMember(obj []byte, fn func(key, value []byte)) error {
 	i := skipSpace(obj, 1)
 	if i < len(obj) && obj[i] == '}' {
@@ -79,6 +80,9 @@ func eachMember(obj []byte, fn func(key, value []byte)) error {
 			return fmt.Errorf("%w: expected a member name in %.80q", ErrProtocol, obj)
 		}
 		ke := skipString(obj, i)
+		if ke-1 <= i {
+			return fmt.Errorf("%w: truncated object %.80q", ErrProtocol, obj)
+		}
 		key := obj[i+1 : ke-1]
 		i = skipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
@@ -219,78 +223,4 @@ func parseInt(b []byte) (int64, bool) {
 		n = -n
 	}
 	return n, true
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string that starts at b[i].
-func skipString(b []byte, i int) int {
-	i++
-	for i < len(b) {
-		rest := b[i:]
-		j := bytes.IndexByte(rest, '"')
-		if j < 0 {
-			return len(b)
-		}
-		if k := bytes.IndexByte(rest[:j], '\\'); k >= 0 {
-			i += k + 2 // the backslash and the byte it escapes
-			continue
-		}
-		return i + j + 1
-	}
-	return len(b)
-}
-
-// skipValue returns the index after the value that starts at b[i]; it
-// returns i when no value starts there.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipString(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i
-	for j < len(b) && isLiteral(b[j]) && b[j] != ',' && b[j] != ':' && !isSpace(b[j]) {
-		j++
-	}
-	return j
-}
-
-func isSpace(c byte) bool { return class[c] == cSpace }
-
-// isLiteral accepts the bytes of numbers, true, false, null, and the
-// separators between values.
-func isLiteral(c byte) bool {
-	switch {
-	case c >= '0' && c <= '9', c >= 'a' && c <= 'z':
-		return true
-	}
-	switch c {
-	case '-', '+', '.', 'E', ',', ':', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
 }
