@@ -510,20 +510,6 @@ func TestPrettyRepliesAndEvents(t *testing.T) {
 	}
 }
 
-func TestSplitWrites(t *testing.T) {
-	s := newServer(t, qmptest.Config{})
-	s.SetSplitWrites(true)
-	m := dial(t, s, nil)
-	out, err := m.RunHuman("info version")
-	if err != nil || out != "7.2.22 (qmptest)\r\n" {
-		t.Fatalf("RunHuman over 1-byte writes = %q, %v", out, err)
-	}
-	s.SendEvent("SPLIT", map[string]int{"n": 1})
-	if evs, err := m.GetEvents(ctxT(t, 5*time.Second), "SPLIT", 0); err != nil || string(evs[0].Data) != `{"n": 1}` {
-		t.Fatalf("event over 1-byte writes = %+v, %v", evs, err)
-	}
-}
-
 func TestHugeReply(t *testing.T) {
 	s := newServer(t, qmptest.Config{})
 	big := strings.Repeat("x", 4<<20) // far beyond any read buffer or line limit

@@ -1,12 +1,10 @@
 package qmp
 
-// Typed event data, one generic decoder, and cursor-based waits for the
-// outcomes of the typed commands. The data types of types.go
-// (DeviceDeletedEventData, BlockJobCompletedEventData, ...) serve the
-// events they were made for.
+// Typed event data and one generic decoder (DecodeEventData). The types
+// v2.0.4 had (DeviceDeletedEventData, BlockJobCompletedEventData, ...)
+// are here too.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -93,79 +91,60 @@ func DecodeEventData[T any](e *Event) (*T, error) {
 	return v, nil
 }
 
-// JobEndedError is returned by the waits below when the job ended (or
-// reached a status after which the awaited one cannot come) first.
-type JobEndedError struct {
-	JobID string
-	Want  string      // what the wait waited for: "ready", or a job status
-	Event EventRecord // the event that ended the wait; zero when QEMU's state said so
+// DeviceDeletedEventData describes the properties of the DEVICE_DELETED event.
+//
+// Emitted whenever the device removal completion is acknowledged by the guest.
+// Devices without an id, and the child objects QEMU removes first, carry
+// only Path.
+type DeviceDeletedEventData struct {
+	Device string `json:"device"`
+	Path   string `json:"path"`
 }
 
-func (e *JobEndedError) Error() string {
-	if e.Event.Seq == 0 {
-		return fmt.Sprintf("qmp: job %q did not become %s: QEMU no longer has it, and the event that ended it was evicted from the event history", e.JobID, e.Want)
-	}
-	return fmt.Sprintf("qmp: job %q did not become %s: QEMU sent %s %s first", e.JobID, e.Want, e.Event.Type, e.Event.Data)
+// BlockJobErrorEventData describes the properties of the BLOCK_JOB_ERROR event.
+//
+// Emitted when a block job encounters an error.
+type BlockJobErrorEventData struct {
+	Device    string `json:"device"`
+	Operation string `json:"operation"`
+	Action    string `json:"action"` // v2.0.4 misspelled the tag as "acton"
 }
 
-// WaitBlockJobReady waits until the block job jobID (a mirror, or a
-// commit of the active layer) reports BLOCK_JOB_READY after cursor: take
-// EventCursor() before starting the job. When the job completes or is
-// cancelled first, it returns a *JobEndedError holding that event; when an
-// I/O error pauses it, a *BlockJobPausedError (other I/O errors do not end
-// the wait). When the events after cursor were evicted from the history,
-// it asks QEMU (query-block-jobs): a job that is ready returns a zero
-// EventRecord, one QEMU no longer has a *JobEndedError with a zero Event.
-// Use WaitBlockJob for how a job ended.
-func (m *Monitor) WaitBlockJobReady(ctx context.Context, jobID string, cursor EventCursor) (EventRecord, error) {
-	gone := false
-	r, err := m.waitOutcome(ctx, cursor, blockJobFilter(jobID, "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"), func(ctx context.Context) (bool, error) {
-		job, err := m.blockJobState(ctx, jobID)
-		gone = job == nil && err == nil
-		return gone || job != nil && job.Ready, err
-	})
-	switch {
-	case err != nil:
-		return EventRecord{}, err
-	case r.Type == "BLOCK_JOB_ERROR":
-		return EventRecord{}, blockJobPaused(jobID, r)
-	case gone || r.Seq != 0 && r.Type != "BLOCK_JOB_READY":
-		return EventRecord{}, &JobEndedError{JobID: jobID, Want: "ready", Event: r}
-	}
-	return r, nil
+// BlockJobCompletedEventData describes the properties of the BLOCK_JOB_COMPLETED event.
+//
+// Emitted when a block job has completed.
+type BlockJobCompletedEventData struct {
+	Device     string `json:"device"`
+	Type       string `json:"type"`
+	ErrMessage string `json:"error"`
 }
 
-// jobStatusOrder ranks the statuses a job can only leave forwards; the
-// others ("running", "paused", "ready", "standby", ...) may come and go.
-var jobStatusOrder = map[string]int{"waiting": 1, "pending": 2, "aborting": 3, "concluded": 4, "null": 5}
+// JobStatusChangeEventData describes the properties of the JOB_STATUS_CHANGE event.
+//
+// Emitted when a job transitions to a different status.
+type JobStatusChangeEventData struct {
+	JobID  string `json:"id"`
+	Status string `json:"status"`
+}
 
-// WaitJobStatus waits until job id reaches status (a JobStatus: "ready",
-// "pending", "concluded", "null", ...) in a JOB_STATUS_CHANGE after
-// cursor: take EventCursor() before starting the job. When the job
-// reaches a status after which status cannot come (aborting, concluded or
-// null before it, or waiting/pending past an earlier status), it returns
-// a *JobEndedError.
-func (m *Monitor) WaitJobStatus(ctx context.Context, id, status string, cursor EventCursor) (EventRecord, error) {
-	want := jobStatusOrder[status]
-	f := EventFilter{
-		Types: []string{"JOB_STATUS_CHANGE"},
-		Match: dataMatch(func(d *JobStatusChangeEventData) bool {
-			if d.JobID != id {
-				return false
-			}
-			got, final := jobStatusOrder[d.Status]
-			return d.Status == status || final && (want == 0 || got > want) ||
-				d.Status == "aborting" && status != "concluded" && status != "null"
-		}),
-	}
-	r, err := m.WaitEventAfter(ctx, cursor, f)
-	if err != nil {
-		return EventRecord{}, err
-	}
-	var d JobStatusChangeEventData
-	json.Unmarshal(r.Data, &d)
-	if d.Status != status {
-		return EventRecord{}, &JobEndedError{JobID: id, Want: status, Event: r}
-	}
-	return r, nil
+// DeviceTrayMovedEventData describes the properties of the DEVICE_TRAY_MOVED event.
+//
+// Emitted whenever the tray of a removable device is moved.
+type DeviceTrayMovedEventData struct {
+	Device string `json:"device"`
+	Open   bool   `json:"tray-open"`
+	QdevID string `json:"id"`
+}
+
+// DeviceUnplugGuestErrorEventData describes the DEVICE_UNPLUG_GUEST_ERROR
+// event: the guest refused or failed to release a device.
+type DeviceUnplugGuestErrorEventData struct {
+	Device string `json:"device"`
+	Path   string `json:"path"`
+}
+
+// MigrationEventData describes the MIGRATION event (sent when the
+// "events" migration capability is on).
+type MigrationEventData struct {
+	Status string `json:"status"`
 }

@@ -12,47 +12,6 @@ import (
 	"time"
 )
 
-// EventCursor is a position in a monitor's event history: the Seq of an
-// event, or EventCursor() taken before a command so that a wait or lookup
-// "after" it sees exactly the events that came later. It is a type of its
-// own so that a cursor and a Unix time in seconds (the v2.0.4 calls'
-// "after") cannot be mixed up: WaitDeviceDeleted(ctx, id,
-// uint64(time.Now().Unix())) does not compile. The zero cursor is before
-// the first event.
-type EventCursor uint64
-
-// EventRecord is an event as the history holds it. Its Data is shared with
-// the history and every other reader of the event: treat it as read-only.
-type EventRecord struct {
-	// Seq numbers events in arrival order, from 1, without gaps. It is the
-	// cursor for EventsAfter and WaitEventAfter.
-	Seq EventCursor
-	// Received is when the monitor read the event: the monitor's start time
-	// plus the time elapsed since on the monotonic clock, so a step of the
-	// wall clock neither reorders nor ages events.
-	Received time.Time
-	Event
-}
-
-// EventFilter selects events. The zero value selects every event.
-type EventFilter struct {
-	// Types lists the event names wanted; empty means all. An empty name
-	// ("") in the list also means all types, in waits, lookups and
-	// subscriptions alike, as t == "" does in the v2.0.4 calls.
-	Types []string
-	// Match, when set, must also accept the event. It never runs on the
-	// monitor's reader goroutine, nor with a lock of the monitor held: a
-	// wait runs it on the waiting goroutine, a subscription on a goroutine
-	// of its own, a lookup on its caller's. So it may call the Monitor in
-	// any way, Run and Close included, and a slow Match delays only its
-	// own wait or subscription. One wait's or subscription's Match is never
-	// called concurrently with itself. A Match that panics ends its wait
-	// or subscription with a *MatchPanicError (lookups let the panic
-	// through to their caller). The *Event it gets is valid only during
-	// the call; its Data is shared and read-only.
-	Match func(*Event) bool
-}
-
 // noSince is query.since for "no time filter": cursor queries and
 // subscriptions select by Seq only, whatever the timestamps.
 const noSince = math.MinInt64

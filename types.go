@@ -1,5 +1,9 @@
 package qmp
 
+// The messages of the protocol, as v2.0.4 declared them: a command, its
+// reply, an event, QEMU's version from the greeting, and the
+// human-monitor and transaction commands built from them.
+
 import (
 	"encoding/json"
 	"strconv"
@@ -119,62 +123,4 @@ var AllowedTransactionActions = map[string]struct{}{
 	"blockdev-snapshot-internal-sync": {},
 	"blockdev-snapshot-sync":          {},
 	"drive-backup":                    {},
-}
-
-// DeviceDeletedEventData describes the properties of the DEVICE_DELETED event.
-//
-// Emitted whenever the device removal completion is acknowledged by the guest.
-// Devices without an id, and the child objects QEMU removes first, carry
-// only Path.
-type DeviceDeletedEventData struct {
-	Device string `json:"device"`
-	Path   string `json:"path"`
-}
-
-// BlockJobErrorEventData describes the properties of the BLOCK_JOB_ERROR event.
-//
-// Emitted when a block job encounters an error.
-type BlockJobErrorEventData struct {
-	Device    string `json:"device"`
-	Operation string `json:"operation"`
-	Action    string `json:"action"` // v2.0.4 misspelled the tag as "acton"
-}
-
-// BlockJobCompletedEventData describes the properties of the BLOCK_JOB_COMPLETED event.
-//
-// Emitted when a block job has completed.
-type BlockJobCompletedEventData struct {
-	Device     string `json:"device"`
-	Type       string `json:"type"`
-	ErrMessage string `json:"error"`
-}
-
-// JobStatusChangeEventData describes the properties of the JOB_STATUS_CHANGE event.
-//
-// Emitted when a job transitions to a different status.
-type JobStatusChangeEventData struct {
-	JobID  string `json:"id"`
-	Status string `json:"status"`
-}
-
-// DeviceTrayMovedEventData describes the properties of the DEVICE_TRAY_MOVED event.
-//
-// Emitted whenever the tray of a removable device is moved.
-type DeviceTrayMovedEventData struct {
-	Device string `json:"device"`
-	Open   bool   `json:"tray-open"`
-	QdevID string `json:"id"`
-}
-
-// DeviceUnplugGuestErrorEventData describes the DEVICE_UNPLUG_GUEST_ERROR
-// event: the guest refused or failed to release a device.
-type DeviceUnplugGuestErrorEventData struct {
-	Device string `json:"device"`
-	Path   string `json:"path"`
-}
-
-// MigrationEventData describes the MIGRATION event (sent when the
-// "events" migration capability is on).
-type MigrationEventData struct {
-	Status string `json:"status"`
 }
