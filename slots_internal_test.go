@@ -3,6 +3,9 @@ package qmp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -92,4 +95,71 @@ func TestSlotHandedToWaiterGivingUp(t *testing.T) {
 	if took == 0 || took == 300 {
 		t.Fatalf("the quitter took the slot in %d of 300 runs: one of the two orders was not tested", took)
 	}
+}
+
+// BenchmarkInFlightCap compares the in-flight cap as built (a count under
+// the monitor's lock, slots.go) with a channel semaphore beside that lock,
+// on the monitor's pattern: a caller takes a slot and queues its command
+// under m.mu; later the reader routes the reply and gives the slot back
+// under m.mu. With fewer slots than callers, callers wait in line.
+func BenchmarkInFlightCap(b *testing.B) {
+	for _, tc := range []struct{ slots, callers int }{{1024, 8}, {4, 64}} {
+		name := fmt.Sprintf("slots=%d/callers=%d", tc.slots, tc.callers)
+		b.Run("lock/"+name, func(b *testing.B) {
+			m := &Monitor{maxInFlight: tc.slots, done: make(chan struct{})}
+			ctx := context.Background()
+			runCallers(b, tc.callers, func() {
+				var c call
+				m.mu.Lock()
+				if err := m.acquireSlot(ctx, &c); err != nil {
+					b.Error(err)
+				}
+				m.mu.Unlock()
+				runtime.Gosched() // the round trip
+				m.mu.Lock()
+				m.releaseSlotOf(&c)
+				m.mu.Unlock()
+			})
+		})
+		b.Run("channel/"+name, func(b *testing.B) {
+			m := &Monitor{done: make(chan struct{})}
+			sem := make(chan struct{}, tc.slots)
+			ctx := context.Background()
+			runCallers(b, tc.callers, func() {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+				case <-m.done:
+				}
+				m.mu.Lock()
+				m.mu.Unlock()
+				runtime.Gosched() // the round trip
+				m.mu.Lock()
+				m.mu.Unlock()
+				<-sem
+			})
+		})
+	}
+}
+
+// runCallers runs op b.N times, shared among n goroutines.
+func runCallers(b *testing.B, n int, op func()) {
+	var wg sync.WaitGroup
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := 0; i < k; i++ {
+				op()
+			}
+		}(b.N/n + boolInt(g < b.N%n))
+	}
+	wg.Wait()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
