@@ -4,7 +4,9 @@ package qmp_test
 // (internal/qemutest); they skip without QEMU unless QMP_TEST_QEMU=required.
 
 import (
+	"bytes"
 	"errors"
+	"os/exec"
 	"slices"
 	"testing"
 
@@ -328,5 +330,45 @@ func TestQEMUSchemaFeatureQueries(t *testing.T) {
 	}
 	if s2, err := m.Schema(ctx); err != nil || s2 != s {
 		t.Errorf("second Schema = %p, %v; want the cached %p", s2, err, s)
+	}
+}
+
+// With -compat deprecated-output=hide QEMU sends its enums without the
+// deprecated "values" list: enum queries must still answer from
+// members[].name.
+func TestQEMUSchemaEnumsWithoutValues(t *testing.T) {
+	t.Parallel()
+	bin, ok := qemutest.Binary()
+	if !ok {
+		qemutest.Require(t, qemutest.Config{}) // skips, or fails where QEMU is required
+	}
+	help, err := exec.Command(bin, "-help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(help, []byte("\n-compat ")) {
+		t.Skip("this QEMU has no -compat option (added in 6.0)")
+	}
+	_, m := qemuMonitor(t, qemutest.Config{ExtraArgs: []string{"-compat", "deprecated-output=hide"}})
+	ctx := ctxT(t, qemuWait)
+	var raw []struct {
+		MetaType string    `json:"meta-type"`
+		Values   *[]string `json:"values"`
+	}
+	qemuOK(t, "query-qmp-schema", m.RunContext(ctx, qmp.Command{Name: "query-qmp-schema"}, &raw))
+	for _, e := range raw {
+		if e.MetaType == "enum" && e.Values != nil {
+			t.Skip("this QEMU sends enum values despite deprecated-output=hide (before 6.2 they were not deprecated)")
+		}
+	}
+	s, err := m.Schema(ctx)
+	qemuOK(t, "Schema", err)
+	for _, path := range []string{"blockdev-add.driver=file.aio=threads", "migrate-set-capabilities.capabilities.capability=events", "query-status->status=running"} {
+		if _, err := s.Lookup(path); err != nil {
+			t.Errorf("Lookup(%s) without enum values: %v", path, err)
+		}
+	}
+	if s.Has("blockdev-add.driver=file.aio=telepathy") {
+		t.Error("an enum value QEMU does not have matched")
 	}
 }

@@ -296,7 +296,22 @@ func ParseSchema(data []byte) (*Schema, error) {
 			s.events[e.Name] = ev
 		case "enum":
 			t := s.types[e.Name]
+			// members[].name since QEMU 6.2, which deprecated values (hidden
+			// with -compat deprecated-output=hide); values before.
+			// QEMU sends both lists alike; a value in only one counts too.
 			t.Values = e.Values
+			if len(e.Members) != len(e.Values) {
+				have := make(map[string]bool, len(e.Values))
+				for _, v := range e.Values {
+					have[v] = true
+				}
+				for _, m := range e.Members {
+					if !have[m.Name] {
+						have[m.Name] = true
+						t.Values = append(t.Values, m.Name)
+					}
+				}
+			}
 			for _, m := range e.Members {
 				if len(m.Features) > 0 {
 					if t.valueFeatures == nil {

@@ -3,6 +3,7 @@ package qmp
 // Schema paths: one-line questions to the live schema.
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,7 +36,9 @@ type SchemaMatch struct {
 	// Type is where the path ends: the last member's type, or the root's
 	// argument, return or data type.
 	Type *SchemaType
-	// Value is the value after a final "=", if any.
+	// Value is the value after the path's final "=", if the path ends
+	// with one (a string's value, or the literal as written); "" when a
+	// "tag=VALUE" step is followed by more.
 	Value string
 	// Features are those of the last thing named: the enum value after a
 	// final "=" (when it has any), else the member, else the root.
@@ -58,8 +61,11 @@ func (s *Schema) Has(path string) bool {
 //	ROOT->a.b                 the command ROOT returns an object with member a, ...
 //	....tag=VALUE.m           in a union, tag (the discriminator) is VALUE: m may
 //	                          then be a member of that branch
-//	....m=VALUE               (at the end) member m accepts VALUE: an enum value,
-//	                          true/false for a boolean, a number for an integer
+//	....m=VALUE               (at the end) member m accepts VALUE, by its JSON
+//	                          type: null, true, false and numbers stand for
+//	                          themselves, a JSON string in double quotes for
+//	                          itself (it may hold "." and "#": m="/tmp/a.img"),
+//	                          any other text for that string (an enum value)
 //	...#FEATURE               the last thing named carries FEATURE
 //	                          ("deprecated", "unstable", ...)
 //
@@ -93,13 +99,23 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 	fail := func(matched string, wrap error, format string, a ...any) (*SchemaMatch, error) {
 		return nil, &SchemaPathError{Path: path, Matched: matched, Reason: fmt.Sprintf(format, a...), Err: wrap}
 	}
-	body, feature, hasFeature := strings.Cut(path, "#")
+	steps, feature, hasFeature, err := splitPath(path)
+	if err != nil {
+		return fail("", ErrSchemaPathSyntax, "%s", err)
+	}
 	if hasFeature && (feature == "" || strings.ContainsAny(feature, "#.=")) {
 		return fail("", ErrSchemaPathSyntax, "a feature name must follow \"#\"")
 	}
-	root, rest, returns := strings.Cut(body, "->")
-	if !returns {
-		root, rest, _ = strings.Cut(body, ".")
+	body := path
+	if hasFeature {
+		body = path[:len(path)-len(feature)-1]
+	}
+	root, returns := steps[0], false
+	if r, _, ok := strings.Cut(root, "->"); ok && !strings.Contains(r, "=") {
+		root, returns = r, true
+		steps[0] = steps[0][len(r)+2:]
+	} else {
+		steps = steps[1:]
 	}
 	if root == "" {
 		return fail("", ErrSchemaPathSyntax, "the path does not start with a command or event name")
@@ -123,9 +139,8 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 	}
 	res.Type = start
 
-	var steps []string
-	if rest != "" || strings.HasSuffix(body, ".") {
-		steps = strings.Split(rest, ".")
+	if returns && len(steps) == 1 && steps[0] == "" {
+		steps = nil // ROOT-> alone
 	}
 	// Every step looks at the set of objects the path can be in, each once
 	// (a union with the branch a "tag=VALUE" step chose), so that a step
@@ -142,12 +157,19 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 		if i > 0 || !returns {
 			end++ // the "." before the step
 		}
-		name, value, hasValue := strings.Cut(step, "=")
+		name, text, hasValue := strings.Cut(step, "=")
 		named := body[:end+len(name)]
 		end += len(step)
-		if name == "" || strings.Contains(value, "=") || hasValue && value == "" {
+		if name == "" || hasValue && text == "" {
 			return fail(matched, ErrSchemaPathSyntax, "step %q is not NAME or NAME=VALUE", step)
 		}
+		var value pathValue
+		if hasValue {
+			if value, err = parsePathValue(text); err != nil {
+				return fail(matched, ErrSchemaPathSyntax, "step %q: %v", step, err)
+			}
+		}
+		res.Value = "" // only a value at the end of the path is the match's
 		if len(objs) == 0 {
 			return fail(matched, ErrNotInSchema, "%s has no members, so none called %q", describeType(res.Type), name)
 		}
@@ -165,8 +187,8 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 			}
 			// NAME=VALUE may choose the branch of a union whose
 			// discriminator is NAME.
-			if hasValue && len(ms) > 0 && o.t.Tag == name && o.t.Variant(value) != nil {
-				narrowed = append(narrowed, pathCursor{t: o.t, branch: value})
+			if hasValue && value.kind == jsonString && len(ms) > 0 && o.t.Tag == name && o.t.Variant(value.text) != nil {
+				narrowed = append(narrowed, pathCursor{t: o.t, branch: value.text})
 			}
 		}
 		if first == nil {
@@ -179,8 +201,8 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 		}
 		if len(narrowed) > 0 {
 			// The path goes on inside the objects that have the tag.
-			res.Type, res.Value = firstIn, value
-			if vf := first.Type.ValueFeatures(value); vf != nil {
+			res.Type, res.Value = firstIn, value.text
+			if vf := first.Type.ValueFeatures(value.text); vf != nil {
 				res.Features = vf
 			}
 			objs = narrowed
@@ -189,13 +211,13 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 		// Else a value test, which ends the path.
 		if i != len(steps)-1 {
 			return fail(named, ErrNotInSchema,
-				"%q is not a union discriminator with a branch for %q, so the path cannot go on after it", name, value)
+				"%q is not a union discriminator with a branch for %q, so the path cannot go on after it (a value that holds \".\" goes in double quotes)", name, text)
 		}
 		if ok, why := schemaAccepts(types.list, value); !ok {
-			return fail(named, ErrNotInSchema, "member %q does not accept %q: %s", name, value, why)
+			return fail(named, ErrNotInSchema, "member %q does not accept %s: %s", name, value, why)
 		}
-		res.Value = value
-		if vf := first.Type.ValueFeatures(value); vf != nil {
+		res.Value = value.text
+		if vf := first.Type.ValueFeatures(value.text); vf != nil {
 			res.Features = vf
 		}
 	}
@@ -308,7 +330,7 @@ func objectsOf(ts []*SchemaType) []pathCursor {
 
 // schemaAccepts reports whether a value written v is valid for one of ts,
 // and if not why not for ts[0].
-func schemaAccepts(ts []*SchemaType, v string) (bool, string) {
+func schemaAccepts(ts []*SchemaType, v pathValue) (bool, string) {
 	var seen typeSet
 	why := ""
 	ok := false
@@ -341,32 +363,121 @@ func schemaAccepts(ts []*SchemaType, v string) (bool, string) {
 	return false, why
 }
 
-// scalarAccepts reports whether a value written v is valid for t, which
-// is neither an array nor an alternate.
-func scalarAccepts(t *SchemaType, v string) bool {
+// scalarAccepts reports whether value v is valid for t, which is neither
+// an array nor an alternate.
+func scalarAccepts(t *SchemaType, v pathValue) bool {
 	switch t.MetaType {
 	case "enum":
-		return t.HasValue(v)
+		return v.kind == jsonString && t.HasValue(v.text)
 	case "builtin":
 		switch t.JSONType {
-		case "string", "value":
+		case "value":
 			return true
+		case "string":
+			return v.kind == jsonString
 		case "boolean":
-			return v == "true" || v == "false"
+			return v.kind == jsonBool
 		case "int":
-			_, err := strconv.ParseInt(v, 10, 64)
+			if v.kind != jsonNumber {
+				return false
+			}
+			_, err := strconv.ParseInt(v.text, 10, 64)
 			if err != nil {
-				_, err = strconv.ParseUint(v, 10, 64)
+				_, err = strconv.ParseUint(v.text, 10, 64)
 			}
 			return err == nil
 		case "number":
-			_, err := strconv.ParseFloat(v, 64)
-			return err == nil
+			return v.kind == jsonNumber
 		case "null":
-			return v == "null"
+			return v.kind == jsonNull
 		}
 	}
 	return false
+}
+
+// pathValue is the VALUE of a NAME=VALUE step, with its JSON type.
+type pathValue struct {
+	text string // a string's value, or the literal as written
+	kind byte   // jsonString, jsonNumber, jsonBool or jsonNull
+}
+
+const (
+	jsonString = 's'
+	jsonNumber = 'n'
+	jsonBool   = 'b'
+	jsonNull   = 'z'
+)
+
+func (v pathValue) String() string {
+	switch v.kind {
+	case jsonString:
+		return strconv.Quote(v.text)
+	case jsonNull:
+		return "null"
+	}
+	return v.text
+}
+
+// parsePathValue reads VALUE: a JSON string in double quotes, null, true,
+// false or a JSON number stand for themselves; any other text is a string.
+func parsePathValue(text string) (pathValue, error) {
+	switch {
+	case text == "null":
+		return pathValue{text, jsonNull}, nil
+	case text == "true" || text == "false":
+		return pathValue{text, jsonBool}, nil
+	case strings.HasPrefix(text, `"`):
+		var s string
+		if err := json.Unmarshal([]byte(text), &s); err != nil {
+			return pathValue{}, fmt.Errorf("%s is not a JSON string", text)
+		}
+		return pathValue{s, jsonString}, nil
+	case text[0] == '-' || text[0] >= '0' && text[0] <= '9':
+		if !json.Valid([]byte(text)) {
+			return pathValue{}, fmt.Errorf("%s is not a JSON number (write a string that looks like one in double quotes)", text)
+		}
+		return pathValue{text, jsonNumber}, nil
+	case strings.Contains(text, "="):
+		return pathValue{}, fmt.Errorf("%s holds \"=\": write the value as a JSON string in double quotes", text)
+	}
+	return pathValue{text, jsonString}, nil
+}
+
+// splitPath splits path at its separators into the root and its steps,
+// and the feature after "#". A value in double quotes (a JSON string) or
+// a number may hold "." and "#": the separators are looked for outside
+// them.
+func splitPath(path string) (steps []string, feature string, hasFeature bool, err error) {
+	start, inValue := 0, false
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '=' && !inValue:
+			inValue = true
+			switch j := i + 1; {
+			case j < len(path) && path[j] == '"':
+				k := j + 1
+				for k < len(path) && path[k] != '"' {
+					if path[k] == '\\' {
+						k++
+					}
+					k++
+				}
+				if k >= len(path) {
+					return nil, "", false, fmt.Errorf("the value at byte %d has no closing quote", j)
+				}
+				i = k
+			case j < len(path) && (path[j] == '-' || path[j] >= '0' && path[j] <= '9'):
+				for i = j; i+1 < len(path) && strings.IndexByte("0123456789.eE+-", path[i+1]) >= 0; i++ {
+				}
+			}
+		case c == '.':
+			steps = append(steps, path[start:i])
+			start, inValue = i+1, false
+		case c == '#':
+			return append(steps, path[start:i]), path[i+1:], true, nil
+		}
+	}
+	return append(steps, path[start:]), "", false, nil
 }
 
 // whyNot says why t, which scalarAccepts refused, takes no value written so.
