@@ -136,6 +136,10 @@ var (
 	cmdBlockJobSetSpeed = defCommand[speedArgs, struct{}]("block-job-set-speed")
 	cmdJobDismiss       = defCommand[idArgs, struct{}]("job-dismiss")
 	cmdJobFinalize      = defCommand[idArgs, struct{}]("job-finalize")
+	cmdJobComplete      = defCommand[idArgs, struct{}]("job-complete")
+	cmdJobCancel        = defCommand[idArgs, struct{}]("job-cancel")
+	cmdJobPause         = defCommand[idArgs, struct{}]("job-pause")
+	cmdJobResume        = defCommand[idArgs, struct{}]("job-resume")
 )
 
 // BlockdevMirror starts a mirror job between two nodes (blockdev-mirror).
@@ -171,7 +175,8 @@ func (m *Monitor) QueryJobs(ctx context.Context) ([]JobInfo, error) {
 }
 
 // BlockJobComplete tells a READY mirror job to switch over and finish
-// (block-job-complete); QEMU sends BLOCK_JOB_COMPLETED.
+// (block-job-complete); QEMU sends BLOCK_JOB_COMPLETED. QEMU 10.1
+// deprecates block-job-complete: JobComplete does the same on every QEMU.
 func (m *Monitor) BlockJobComplete(ctx context.Context, jobID string) error {
 	return cmdBlockJobComplete.do(ctx, m, &deviceArgs{Device: jobID})
 }
@@ -182,12 +187,14 @@ func (m *Monitor) BlockJobCancel(ctx context.Context, jobID string, force bool) 
 	return cmdBlockJobCancel.do(ctx, m, &cancelArgs{Device: jobID, Force: force})
 }
 
-// BlockJobPause pauses a block job (block-job-pause).
+// BlockJobPause pauses a block job (block-job-pause). QEMU 10.1
+// deprecates block-job-pause: JobPause does the same on every QEMU.
 func (m *Monitor) BlockJobPause(ctx context.Context, jobID string) error {
 	return cmdBlockJobPause.do(ctx, m, &deviceArgs{Device: jobID})
 }
 
-// BlockJobResume resumes a paused block job (block-job-resume).
+// BlockJobResume resumes a paused block job (block-job-resume). QEMU 10.1
+// deprecates block-job-resume: JobResume does the same on every QEMU.
 func (m *Monitor) BlockJobResume(ctx context.Context, jobID string) error {
 	return cmdBlockJobResume.do(ctx, m, &deviceArgs{Device: jobID})
 }
@@ -208,4 +215,27 @@ func (m *Monitor) JobDismiss(ctx context.Context, id string) error {
 // with auto-finalize false.
 func (m *Monitor) JobFinalize(ctx context.Context, id string) error {
 	return cmdJobFinalize.do(ctx, m, &idArgs{ID: id})
+}
+
+// JobComplete tells a READY job (a mirror, a commit of the active layer)
+// to switch over and finish (job-complete).
+func (m *Monitor) JobComplete(ctx context.Context, id string) error {
+	return cmdJobComplete.do(ctx, m, &idArgs{ID: id})
+}
+
+// JobCancel cancels a job (job-cancel). A job that was almost done may
+// still complete; JOB_STATUS_CHANGE says which (WaitJobStatus).
+func (m *Monitor) JobCancel(ctx context.Context, id string) error {
+	return cmdJobCancel.do(ctx, m, &idArgs{ID: id})
+}
+
+// JobPause pauses a job (job-pause); a paused job resumes only with
+// JobResume.
+func (m *Monitor) JobPause(ctx context.Context, id string) error {
+	return cmdJobPause.do(ctx, m, &idArgs{ID: id})
+}
+
+// JobResume resumes a job paused by JobPause (job-resume).
+func (m *Monitor) JobResume(ctx context.Context, id string) error {
+	return cmdJobResume.do(ctx, m, &idArgs{ID: id})
 }

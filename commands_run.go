@@ -11,8 +11,8 @@ import (
 // StatusInfo is query-status's reply.
 type StatusInfo struct {
 	Running    bool   `json:"running"`
-	Singlestep bool   `json:"singlestep"`
-	Status     string `json:"status"` // RunState: "running", "paused", "prelaunch", "postmigrate", ...
+	Singlestep *bool  `json:"singlestep,omitempty"` // QEMU 5.2 to 8.2 (nil: this QEMU did not send it)
+	Status     string `json:"status"`               // RunState: "running", "paused", "prelaunch", "postmigrate", ...
 }
 
 // NameInfo is query-name's reply.

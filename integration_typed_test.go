@@ -217,6 +217,29 @@ func TestQEMUTypedMirror(t *testing.T) {
 	if jobs, err := m.QueryJobs(ctx); err != nil || len(jobs) != 0 {
 		t.Errorf("QueryJobs = %+v, %v; want none", jobs, err)
 	}
+
+	// The generic job-* commands, which replace block-job-* in QEMU 10.1.
+	cur = m.EventCursor()
+	qemuOK(t, "BlockdevMirror m1", m.BlockdevMirror(ctx, qmp.BlockdevMirrorArgs{JobID: "m1", Device: "src", Target: "dst", Sync: "full"}))
+	_, err = m.WaitBlockJobReady(ctx, "m1", cur)
+	qemuOK(t, "WaitBlockJobReady m1", err)
+	qemuOK(t, "JobPause", m.JobPause(ctx, "m1"))
+	if _, err := m.WaitJobStatus(ctx, "m1", "standby", cur); err != nil {
+		t.Errorf("WaitJobStatus(standby) after JobPause: %v", err)
+	}
+	qemuOK(t, "JobResume", m.JobResume(ctx, "m1"))
+	qemuOK(t, "JobComplete", m.JobComplete(ctx, "m1"))
+	if res, err := m.WaitBlockJob(ctx, "m1", cur); err != nil || res.Status != "completed" {
+		t.Errorf("WaitBlockJob(m1) after JobComplete = %+v, %v; want completed", res, err)
+	}
+	cur = m.EventCursor()
+	qemuOK(t, "BlockdevMirror m2", m.BlockdevMirror(ctx, qmp.BlockdevMirrorArgs{JobID: "m2", Device: "src", Target: "dst", Sync: "full"}))
+	_, err = m.WaitBlockJobReady(ctx, "m2", cur)
+	qemuOK(t, "WaitBlockJobReady m2", err)
+	qemuOK(t, "JobCancel", m.JobCancel(ctx, "m2"))
+	if res, err := m.WaitBlockJob(ctx, "m2", cur); err != nil || res.Status != "cancelled" {
+		t.Errorf("WaitBlockJob(m2) after JobCancel = %+v, %v; want cancelled", res, err)
+	}
 }
 
 func TestQEMUTypedMigration(t *testing.T) {
