@@ -44,13 +44,45 @@ type conformance struct {
 	deprecated []string
 	seen       map[[2]any]bool
 	pointers   map[string]bool // the argPointers entries met
+	// presence, when set, records what this schema has of the typed layer
+	// ("command NAME", "event NAME", "Type.Field" and variant paths: true
+	// when there, false when missing) instead of failing on what is
+	// missing: checkVersions then holds the doc comments to it.
+	presence map[string]bool
+	// mandatory holds, in that mode, the omitempty arguments this schema
+	// makes mandatory, and facts what each field is: checkVersions fails
+	// the first only when every QEMU that has the member makes it
+	// mandatory, and a field that some QEMU lacks if it cannot be left
+	// out (arguments) or show its absence (replies).
+	mandatory map[string]bool
+	facts     map[string]fieldFacts
+}
+
+type fieldFacts struct {
+	at                          string // the first schema path it was met at
+	ret, omitempty, showsAbsent bool
+}
+
+// missing records that the schema lacks what key names, or fails.
+func (c *conformance) missing(key string, format string, a ...any) {
+	if c.presence != nil {
+		c.presence[key] = false
+		return
+	}
+	c.fail(format, a...)
+}
+
+func (c *conformance) present(key string) {
+	if c.presence != nil {
+		c.presence[key] = true
+	}
 }
 
 // argPointers are the optional arguments whose zero value QEMU reads
 // differently from their absence, with the reason; they are pointers, so
 // that a zero can be sent. Every other optional argument is a plain value
 // with omitempty, because leaving it out and sending its zero mean the
-// same to QEMU (README, "Typed commands: names and optional members").
+// same to QEMU (README, "Typed commands and the live schema").
 // A key is "Type.Field", or "Type" for all of a type's fields.
 var argPointers = map[string]string{
 	"BlockdevBackupArgs.AutoFinalize":    "default true",
@@ -85,12 +117,19 @@ func isScalar(k reflect.Kind) bool {
 // checkConformance checks the whole typed layer against s.
 func checkConformance(s *Schema) (problems, deprecated []string, pointers map[string]bool) {
 	c := &conformance{s: s, seen: map[[2]any]bool{}, pointers: map[string]bool{}}
+	c.run()
+	return c.problems, c.deprecated, c.pointers
+}
+
+func (c *conformance) run() {
+	s := c.s
 	for _, tc := range typedCommands {
 		sc := s.Command(tc.name)
 		if sc == nil {
-			c.fail("command %s is not in the schema", tc.name)
+			c.missing("command "+tc.name, "command %s is not in the schema", tc.name)
 			continue
 		}
+		c.present("command " + tc.name)
 		if isDeprecated(sc.Features) {
 			c.deprecated = append(c.deprecated, tc.name)
 		}
@@ -110,9 +149,10 @@ func checkConformance(s *Schema) (problems, deprecated []string, pointers map[st
 	for _, v := range typedVariants {
 		r, err := s.Lookup(v.path)
 		if err != nil {
-			c.fail("%v: %v", v.t, err)
+			c.missing(v.path, "%v: %v", v.t, err)
 			continue
 		}
+		c.present(v.path)
 		if r.Value != "" && r.Type.Tag != "" {
 			c.object(v.path, v.t, r.Type, r.Value, v.ret)
 		} else {
@@ -127,9 +167,10 @@ func checkConformance(s *Schema) (problems, deprecated []string, pointers map[st
 	for _, n := range names {
 		e := s.Event(n)
 		if e == nil {
-			c.fail("event %s is not in the schema", n)
+			c.missing("event "+n, "event %s is not in the schema", n)
 			continue
 		}
+		c.present("event " + n)
 		if isDeprecated(e.Features) {
 			c.deprecated = append(c.deprecated, n)
 		}
@@ -139,7 +180,6 @@ func checkConformance(s *Schema) (problems, deprecated []string, pointers map[st
 			c.fail("event %s has data, but the typed layer decodes none", n)
 		}
 	}
-	return c.problems, c.deprecated, c.pointers
 }
 
 func (c *conformance) fail(format string, a ...any) {
@@ -197,15 +237,22 @@ func (c *conformance) object(where string, gt reflect.Type, st *SchemaType, bran
 			}
 		}
 		if m == nil {
-			c.fail("%s: field %v.%s: the schema has no member %q there", at, gt, f.Name, name)
+			c.missing(gt.Name()+"."+f.Name, "%s: field %v.%s: the schema has no member %q there", at, gt, f.Name, name)
 			continue
+		}
+		c.present(gt.Name() + "." + f.Name)
+		k := f.Type.Kind()
+		showsAbsent := k == reflect.Pointer || k == reflect.Slice || k == reflect.Map || k == reflect.Interface || k == reflect.String
+		if c.facts != nil {
+			if _, ok := c.facts[gt.Name()+"."+f.Name]; !ok {
+				c.facts[gt.Name()+"."+f.Name] = fieldFacts{at, ret, omitempty, showsAbsent}
+			}
 		}
 		if isDeprecated(m.Features) && !slices.Contains(c.deprecated, at) {
 			c.deprecated = append(c.deprecated, at)
 		}
-		k := f.Type.Kind()
 		if ret {
-			if m.Optional && k != reflect.Pointer && k != reflect.Slice && k != reflect.Map && k != reflect.Interface && k != reflect.String {
+			if m.Optional && !showsAbsent {
 				c.fail("%s: member is optional, but field %v.%s (%v) cannot show its absence", at, gt, f.Name, f.Type)
 			}
 		} else {
@@ -213,7 +260,11 @@ func (c *conformance) object(where string, gt reflect.Type, st *SchemaType, bran
 				c.fail("%s: member is optional, but field %v.%s has no omitempty (its zero value would be sent)", at, gt, f.Name)
 			}
 			if !m.Optional && omitempty && !inBranch && branch == "" {
-				c.fail("%s: member is mandatory, but field %v.%s has omitempty (a zero value would not be sent)", at, gt, f.Name)
+				if c.mandatory != nil {
+					c.mandatory[gt.Name()+"."+f.Name] = true
+				} else {
+					c.fail("%s: member is mandatory, but field %v.%s has omitempty (a zero value would not be sent)", at, gt, f.Name)
+				}
 			}
 			if m.Optional {
 				c.optionalArg(at, gt, f)
