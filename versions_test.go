@@ -152,26 +152,53 @@ func TestConformanceAllVersions(t *testing.T) {
 	if len(rs) < 1 {
 		t.Fatal("no recorded schemas in testdata")
 	}
+	if len(typedCommands) < 60 {
+		t.Errorf("only %d typed commands registered", len(typedCommands))
+	}
+	pointers := checkVersions(t, rs, true)
+	for k := range argPointers {
+		if !pointers[k] {
+			t.Errorf("argPointers lists %s, which no typed argument has", k)
+		}
+	}
+}
+
+// checkVersions checks the typed layer against each of rs and holds the
+// doc comments' version claims to them; all says rs are every recorded
+// version (so a member mandatory in all that have it is known to be). It
+// returns the argPointers entries met.
+func checkVersions(t *testing.T, rs []recordedSchema, all bool) (pointers map[string]bool) {
+	t.Helper()
 	facts := map[string]fieldFacts{}
 	has := make([]map[string]bool, len(rs))
 	mandatory := make([]map[string]bool, len(rs))
+	pointers = map[string]bool{}
 	for i, r := range rs {
-		c := &conformance{s: r.s, seen: map[[2]any]bool{}, pointers: map[string]bool{},
+		c := &conformance{s: r.s, seen: map[[2]any]bool{}, pointers: pointers,
 			presence: map[string]bool{}, mandatory: map[string]bool{}, facts: facts}
 		c.run()
 		for _, p := range c.problems {
 			t.Errorf("QEMU %s: %s", r.version, p)
 		}
+		for _, d := range c.deprecated {
+			t.Logf("QEMU %s deprecates %s", r.version, d)
+		}
 		has[i], mandatory[i] = c.presence, c.mandatory
+	}
+	if !all {
+		mandatory = nil
 	}
 	for _, p := range versionProblems(rs, has, mandatory, facts, docClaims(t)) {
 		t.Error(p)
 	}
+	return pointers
 }
 
 // versionProblems holds what each recorded QEMU has of the typed layer
 // (has[i][key], for the keys its walk met) to the doc comments' claims and
-// to the rules for what only some versions have.
+// to the rules for what only some versions have. mandatory (nil: not
+// known for every version) holds the omitempty arguments each makes
+// mandatory.
 func versionProblems(rs []recordedSchema, has, mandatory []map[string]bool, facts map[string]fieldFacts, claims map[string]claim) []string {
 	var keys []string
 	seen := map[string]bool{}
@@ -217,7 +244,7 @@ func versionProblems(rs []recordedSchema, has, mandatory []map[string]bool, fact
 			problems = append(problems, k+" ("+f.at+") is sent, but QEMU "+strings.Join(lacking, ", ")+
 				" does not have it: it needs omitempty so that leaving it out sends nothing")
 		}
-		if f.omitempty && !f.ret {
+		if f.omitempty && !f.ret && mandatory != nil {
 			always := true
 			for i := range rs {
 				if has[i][k] && !mandatory[i][k] {
