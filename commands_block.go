@@ -171,7 +171,7 @@ type BlockdevChangeMediumArgs struct {
 	ID           string `json:"id,omitempty"` // the device's qdev id
 	Filename     string `json:"filename"`
 	Format       string `json:"format,omitempty"`
-	Force        bool   `json:"force,omitempty"`
+	Force        bool   `json:"force,omitempty"`          // QEMU 7.1 and later
 	ReadOnlyMode string `json:"read-only-mode,omitempty"` // "retain", "read-only", "read-write"
 }
 

@@ -30,7 +30,7 @@ type ScreendumpArgs struct {
 	Filename string `json:"filename"`
 	Device   string `json:"device,omitempty"` // a display device's qdev id; default the primary console
 	Head     *int64 `json:"head,omitempty"`
-	Format   string `json:"format,omitempty"` // "ppm" (default) or "png"
+	Format   string `json:"format,omitempty"` // "ppm" (default) or "png"; QEMU 7.1 and later
 }
 
 type passwordArgs struct {

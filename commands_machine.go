@@ -14,7 +14,7 @@ type CPUInstanceProperties struct {
 	NodeID    *int64 `json:"node-id,omitempty"`
 	SocketID  *int64 `json:"socket-id,omitempty"`
 	DieID     *int64 `json:"die-id,omitempty"`
-	ClusterID *int64 `json:"cluster-id,omitempty"`
+	ClusterID *int64 `json:"cluster-id,omitempty"` // QEMU 7.1 and later
 	CoreID    *int64 `json:"core-id,omitempty"`
 	ThreadID  *int64 `json:"thread-id,omitempty"`
 }

@@ -100,6 +100,7 @@ var argPointers = map[string]string{
 	"InetSocketAddress.IPv6":             "absent: either family; false: not this one",
 	"MigrationParameters":                "absent leaves a parameter as it is; a zero (\"\" for tls-creds turns TLS off) sets it",
 	"ScreendumpArgs.Head":                "head 0 needs a device; absent does not",
+	"MigrateIncomingArgs.ExitOnError":    "default true",
 	"AddFDArgs.FDSetID":                  "fd set 0 is a set; absent: a new one",
 	"removeFDArgs.FD":                    "fd 0 is a descriptor; absent: the whole set",
 }

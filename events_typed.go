@@ -137,7 +137,8 @@ type DeviceTrayMovedEventData struct {
 }
 
 // DeviceUnplugGuestErrorEventData describes the DEVICE_UNPLUG_GUEST_ERROR
-// event: the guest refused or failed to release a device.
+// event: the guest refused or failed to release a device (QEMU 6.2 and
+// later; older QEMUs send nothing then).
 type DeviceUnplugGuestErrorEventData struct {
 	Device string `json:"device"`
 	Path   string `json:"path"`

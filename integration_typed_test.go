@@ -259,7 +259,7 @@ func TestQEMUTypedMigration(t *testing.T) {
 		t.Errorf("QueryMigrateParameters downtime-limit = %v, want 500", p.DowntimeLimit)
 	}
 	cur := m.EventCursor()
-	qemuOK(t, "Migrate", m.Migrate(ctx, "exec:cat > /dev/null"))
+	qemuOK(t, "Migrate", m.Migrate(ctx, qmp.MigrateArgs{URI: "exec:cat > /dev/null"}))
 	status, err := m.WaitMigration(ctx, cur)
 	qemuOK(t, "WaitMigration", err)
 	if status != "completed" {

@@ -5,7 +5,7 @@ package qmp
 // command, event, member or union branch that some of them lack stays
 // (the others need it), can be left out when sent and shows its absence
 // when read, and its doc comment says which versions have it, as "QEMU
-// 8.2 and later" or "QEMU 5.2 to 8.2". TestConformanceAllVersions holds
+// 8.2 and later", "QEMU 9.0 and earlier" or "QEMU 6.0 to 8.2". TestConformanceAllVersions holds
 // every such comment to the recorded schemas: a claim that a recorded
 // version contradicts, or a difference that no comment states, fails.
 
@@ -66,17 +66,20 @@ func compareVersions(a, b string) int {
 }
 
 // versionClaim is how a doc comment says which QEMU versions have a thing.
-var versionClaim = regexp.MustCompile(`QEMU (\d+\.\d+) (?:and later|to (\d+\.\d+))`)
+var versionClaim = regexp.MustCompile(`QEMU\s+(\d+\.\d+)\s+(and\s+later|and\s+earlier|to\s+(\d+\.\d+))`)
 
-type claim struct{ from, to string } // to "" for "and later"
+type claim struct{ from, to string } // "" for no bound
 
 func (c claim) covers(v string) bool {
-	return compareVersions(v, c.from) >= 0 && (c.to == "" || compareVersions(v, c.to) <= 0)
+	return (c.from == "" || compareVersions(v, c.from) >= 0) && (c.to == "" || compareVersions(v, c.to) <= 0)
 }
 
 func (c claim) String() string {
-	if c.to == "" {
+	switch {
+	case c.to == "":
 		return "QEMU " + c.from + " and later"
+	case c.from == "":
+		return "QEMU " + c.to + " and earlier"
 	}
 	return "QEMU " + c.from + " to " + c.to
 }
@@ -141,7 +144,14 @@ func docClaims(t *testing.T) map[string]claim {
 	claims := map[string]claim{}
 	for k, doc := range docs {
 		if m := versionClaim.FindStringSubmatch(doc); m != nil {
-			claims[k] = claim{m[1], m[2]}
+			switch {
+			case m[3] != "":
+				claims[k] = claim{m[1], m[3]}
+			case strings.HasSuffix(m[2], "earlier"):
+				claims[k] = claim{"", m[1]}
+			default:
+				claims[k] = claim{m[1], ""}
+			}
 		}
 	}
 	return claims
@@ -227,7 +237,7 @@ func versionProblems(rs []recordedSchema, has, mandatory []map[string]bool, fact
 			case present == want:
 			case !claimed:
 				problems = append(problems, k+" is not in QEMU "+r.version+
-					`: say in its doc comment which versions have it ("QEMU X.Y and later" or "QEMU X.Y to X.Y")`)
+					`: say in its doc comment which versions have it ("QEMU X.Y and later", "QEMU X.Y and earlier" or "QEMU X.Y to X.Y")`)
 			case present:
 				problems = append(problems, k+": its doc comment says "+c.String()+", but QEMU "+r.version+" has it")
 			default:
