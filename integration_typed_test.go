@@ -270,6 +270,23 @@ func TestQEMUTypedMigration(t *testing.T) {
 	if info.Status == nil || *info.Status != "completed" || info.RAM == nil || info.RAM.Total == 0 || info.TotalTime == nil {
 		t.Errorf("QueryMigrate = %+v, want completed with RAM figures", info)
 	}
+
+	// Channels instead of a URI, where this QEMU takes them (from a fresh
+	// QEMU: one that has migrated refuses to migrate again since 8.x).
+	s, err := m.Schema(ctx)
+	qemuOK(t, "Schema", err)
+	if !s.Has("migrate.channels.addr.transport=exec.args") {
+		t.Logf("QEMU %v has no migration channels: only the URI form ran", m.Version())
+		return
+	}
+	_, m = qemuMonitor(t, qemutest.Config{})
+	qemuOK(t, "MigrateSetCapabilities", m.MigrateSetCapabilities(ctx, []qmp.MigrationCapabilityStatus{{Capability: "events", State: true}}))
+	cur = m.EventCursor()
+	qemuOK(t, "Migrate with channels", m.Migrate(ctx, qmp.MigrateArgs{Channels: []qmp.MigrationChannel{{ChannelType: "main",
+		Addr: qmp.MigrationAddress{Transport: "exec", Props: qmp.MigrationExecCommand{Args: []string{"/bin/sh", "-c", "cat > /dev/null"}}}}}}))
+	if status, err := m.WaitMigration(ctx, cur); err != nil || status != "completed" {
+		t.Errorf("WaitMigration after Migrate with channels = %q, %v; want completed", status, err)
+	}
 }
 
 func TestQEMUTypedBalloonAndQOM(t *testing.T) {
