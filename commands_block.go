@@ -90,9 +90,9 @@ type BlockdevOptions struct {
 	NodeName     string                `json:"node-name,omitempty"`
 	Discard      string                `json:"discard,omitempty"` // "ignore" or "unmap"
 	Cache        *BlockdevCacheOptions `json:"cache,omitempty"`
-	ReadOnly     bool                  `json:"read-only,omitempty"`
-	AutoReadOnly bool                  `json:"auto-read-only,omitempty"`
-	ForceShare   bool                  `json:"force-share,omitempty"`
+	ReadOnly     *bool                 `json:"read-only,omitempty"`
+	AutoReadOnly *bool                 `json:"auto-read-only,omitempty"`
+	ForceShare   *bool                 `json:"force-share,omitempty"`
 	DetectZeroes string                `json:"detect-zeroes,omitempty"` // "off", "on", "unmap"
 	Props        interface{}           `json:"-"`
 }
@@ -105,8 +105,8 @@ func (o BlockdevOptions) MarshalJSON() ([]byte, error) {
 
 // BlockdevCacheOptions is a node's cache mode for blockdev-add.
 type BlockdevCacheOptions struct {
-	Direct  bool `json:"direct,omitempty"`
-	NoFlush bool `json:"no-flush,omitempty"`
+	Direct  *bool `json:"direct,omitempty"`
+	NoFlush *bool `json:"no-flush,omitempty"`
 }
 
 // BlockdevOptionsFile are the options of drivers file, host_device and
@@ -120,9 +120,9 @@ type BlockdevOptionsFile struct {
 
 // BlockdevOptionsNull are the options of drivers null-co and null-aio.
 type BlockdevOptionsNull struct {
-	Size       int64 `json:"size,omitempty"`
-	LatencyNS  int64 `json:"latency-ns,omitempty"`
-	ReadZeroes bool  `json:"read-zeroes,omitempty"`
+	Size       *int64 `json:"size,omitempty"`
+	LatencyNS  int64  `json:"latency-ns,omitempty"`
+	ReadZeroes bool   `json:"read-zeroes,omitempty"`
 }
 
 // BlockdevOptionsRaw are the options of driver raw. File is a node name
@@ -130,7 +130,7 @@ type BlockdevOptionsNull struct {
 type BlockdevOptionsRaw struct {
 	File   interface{} `json:"file"`
 	Offset int64       `json:"offset,omitempty"`
-	Size   int64       `json:"size,omitempty"`
+	Size   *int64      `json:"size,omitempty"`
 }
 
 // BlockdevOptionsQcow2 are the main options of driver qcow2. File and

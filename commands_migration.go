@@ -78,7 +78,7 @@ type MigrationParameters struct {
 type MigrateArgs struct {
 	// URI is where to migrate to: "tcp:host:port", "unix:/path",
 	// "exec:cmd", "fd:name", "file:/path,offset=N". Optional since QEMU
-	// 8.2, which takes Channels instead.
+	// 9.0 (and 8.2.2), which take Channels instead.
 	URI string `json:"uri,omitempty"`
 	// Channels are where to migrate to, as structured addresses (QEMU
 	// 8.2 and later).

@@ -31,7 +31,7 @@ type NBDServerStartArgs struct {
 	Addr           SocketAddressLegacy `json:"addr"`
 	TLSCreds       string              `json:"tls-creds,omitempty"`
 	TLSAuthz       string              `json:"tls-authz,omitempty"`
-	MaxConnections int64               `json:"max-connections,omitempty"`
+	MaxConnections *int64              `json:"max-connections,omitempty"` // 0: unlimited; nil: QEMU's default (100 since QEMU 9.1, unlimited before)
 }
 
 // NBDServerAddArgs are nbd-server-add's arguments (QEMU 7.2 deprecates

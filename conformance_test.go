@@ -56,6 +56,7 @@ type conformance struct {
 	// out (arguments) or show its absence (replies).
 	mandatory map[string]bool
 	facts     map[string]fieldFacts
+	argPaths  map[string]map[string]bool // the schema paths each argument field was met at
 }
 
 type fieldFacts struct {
@@ -101,6 +102,13 @@ var argPointers = map[string]string{
 	"MigrationParameters":                "absent leaves a parameter as it is; a zero (\"\" for tls-creds turns TLS off) sets it",
 	"ScreendumpArgs.Head":                "head 0 needs a device; absent does not",
 	"MigrateIncomingArgs.ExitOnError":    "default true",
+	"BlockdevOptions.ReadOnly":           "absent: a child node inherits its parent's (a backing node: on)",
+	"BlockdevOptions.AutoReadOnly":       "absent: a child node inherits its parent's",
+	"BlockdevOptions.ForceShare":         "absent: a child node inherits its parent's",
+	"BlockdevCacheOptions":               "absent: a child node inherits its parent's; an empty cache object is refused",
+	"BlockdevOptionsNull.Size":           "absent: 1 GiB; 0: an empty device",
+	"BlockdevOptionsRaw.Size":            "absent: to the end of the file; 0: empty",
+	"NBDServerStartArgs.MaxConnections":  "absent: 100 since QEMU 9.1; 0: unlimited",
 	"AddFDArgs.FDSetID":                  "fd set 0 is a set; absent: a new one",
 	"removeFDArgs.FD":                    "fd 0 is a descriptor; absent: the whole set",
 }
@@ -238,6 +246,13 @@ func (c *conformance) object(where string, gt reflect.Type, st *SchemaType, bran
 		c.present(gt.Name() + "." + f.Name)
 		k := f.Type.Kind()
 		showsAbsent := k == reflect.Pointer || k == reflect.Slice || k == reflect.Map || k == reflect.Interface || k == reflect.String
+		if c.argPaths != nil && !ret {
+			key := gt.Name() + "." + f.Name
+			if c.argPaths[key] == nil {
+				c.argPaths[key] = map[string]bool{}
+			}
+			c.argPaths[key][at] = true
+		}
 		if c.facts != nil {
 			if _, ok := c.facts[gt.Name()+"."+f.Name]; !ok {
 				c.facts[gt.Name()+"."+f.Name] = fieldFacts{at, ret, omitempty, showsAbsent}

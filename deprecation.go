@@ -113,7 +113,7 @@ func (d *deprecations) check(m *Monitor, msg []byte) {
 	var name string
 	var args []byte
 	eachMember(msg, func(k, v []byte) {
-		switch string(k) {
+		switch memberName(k) {
 		case "execute", "exec-oob":
 			name = unquote(v)
 		case "arguments":

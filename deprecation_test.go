@@ -2,7 +2,9 @@ package qmp_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,16 +47,18 @@ func (w *warnings) list() []string {
 
 func TestDeprecationWarnings(t *testing.T) {
 	ss := newSchemaServer(t, false)
-	w := &warnings{}
-	m := dial(t, ss.Server, &qmp.Options{Logger: slog.New(w)})
 	ctx := ctxT(t, 10*time.Second)
 	backup := qmp.DriveBackupArgs{Device: "d0", Target: "/tmp/b", Sync: "full"}
-	if err := m.DriveBackup(ctx, backup); err != nil {
+	w := &warnings{}
+	early := dial(t, ss.Server, &qmp.Options{Logger: slog.New(w)})
+	if err := early.DriveBackup(ctx, backup); err != nil {
 		t.Fatal(err)
 	}
+	early.Close() // the handler has had every record
 	if got := w.list(); len(got) != 0 {
 		t.Fatalf("warnings before the schema was fetched: %q", got)
 	}
+	m := dial(t, ss.Server, &qmp.Options{Logger: slog.New(w)})
 	if _, err := m.Schema(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -84,5 +88,25 @@ func TestDeprecationWarnings(t *testing.T) {
 	got := w.list()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// QEMU decodes member names, so the check does too: "\u0065xecute" is
+// "execute".
+func TestDeprecationEscapedNames(t *testing.T) {
+	ss := newSchemaServer(t, false)
+	ctx := ctxT(t, 10*time.Second)
+	w := &warnings{}
+	m := dial(t, ss.Server, &qmp.Options{Logger: slog.New(w)})
+	if _, err := m.Schema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmd := json.RawMessage(`{"\u0065xecute":"drive-backup","arguments":{"device":"d0","target":"/tmp/b","sync":"full"}}`)
+	if err := m.RunContext(ctx, cmd, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if got, want := w.list(), []string{"qmp: sent a command that QEMU marks deprecated: drive-backup"}; !slices.Equal(got, want) {
+		t.Errorf("warnings = %q, want %q", got, want)
 	}
 }

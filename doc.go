@@ -66,7 +66,9 @@
 // nothing, where leaving a member out and sending its zero mean the same
 // to QEMU (DeviceAddArgs{ID: "vd0"}); a pointer where they do not: a
 // default of true (AutoFinalize), a setting left unchanged (every member
-// of MigrationParameters), or 0 naming a real thing (AddFDArgs.FDSetID).
+// of MigrationParameters), a value a child node inherits when absent
+// (BlockdevOptions.ReadOnly), or 0 naming a real thing
+// (AddFDArgs.FDSetID).
 //
 // # Schema
 //

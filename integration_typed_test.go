@@ -99,7 +99,7 @@ func TestQEMUTypedDiskHotplug(t *testing.T) {
 	ctx := ctxT(t, qemuWait)
 
 	qemuOK(t, "BlockdevAdd", m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "disk0",
-		Props: qmp.BlockdevOptionsNull{Size: 1 << 30, ReadZeroes: true}}))
+		Props: qmp.BlockdevOptionsNull{Size: ptr(int64(1 << 30)), ReadZeroes: true}}))
 	id := "vd0"
 	qemuOK(t, "DeviceAdd", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-blk-pci", ID: id, Props: map[string]any{"drive": "disk0"}}))
 
@@ -179,7 +179,7 @@ func TestQEMUTypedMirror(t *testing.T) {
 	ctx := ctxT(t, qemuWait)
 	for _, n := range []string{"src", "dst"} {
 		qemuOK(t, "BlockdevAdd "+n, m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: n,
-			Props: qmp.BlockdevOptionsNull{Size: 64 << 20}}))
+			Props: qmp.BlockdevOptionsNull{Size: ptr(int64(64 << 20))}}))
 	}
 	cur := m.EventCursor()
 	qemuOK(t, "BlockdevMirror", m.BlockdevMirror(ctx, qmp.BlockdevMirrorArgs{JobID: "m0", Device: "src", Target: "dst", Sync: "full"}))
@@ -362,11 +362,19 @@ func TestQEMUSchemaFeatureQueries(t *testing.T) {
 			t.Errorf("Has(%q) = %v, want %v (%v)", tc.path, got, tc.ok, err)
 		}
 	}
-	// The feature answered by the schema is the one QEMU accepts.
-	err = m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Props: map[string]any{"telepathy": true}})
+	// What the schema lacks, QEMU refuses: with the schema known the call
+	// is refused before sending, else QEMU's refusal is recognised.
+	unknown := qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Props: map[string]any{"telepathy": true}}
+	err = m.BlockdevAdd(ctx, unknown)
+	var ue *qmp.UnsupportedError
+	if !errors.As(err, &ue) || ue.Path != "blockdev-add.telepathy" || ue.Err != nil || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("BlockdevAdd with an unknown option, schema known = %v, want an *UnsupportedError for blockdev-add.telepathy, nothing sent", err)
+	}
+	_, fresh := qemuMonitor(t, qemutest.Config{})
+	err = fresh.BlockdevAdd(ctx, unknown)
 	var ge *qmp.GenericError
-	if !errors.As(err, &ge) {
-		t.Errorf("BlockdevAdd with an unknown option = %v, want QEMU's *GenericError", err)
+	if !errors.As(err, &ue) || ue.Path != "blockdev-add.telepathy" || !errors.As(err, &ge) {
+		t.Errorf("BlockdevAdd with an unknown option, schema not fetched = %v, want an *UnsupportedError for blockdev-add.telepathy wrapping QEMU's *GenericError", err)
 	}
 	if s2, err := m.Schema(ctx); err != nil || s2 != s {
 		t.Errorf("second Schema = %p, %v; want the cached %p", s2, err, s)

@@ -114,7 +114,7 @@ func describeMsg(msg []byte) description {
 		return d
 	}
 	eachMember(msg[skipSpace(msg, 0):], func(key, val []byte) {
-		switch string(key) {
+		switch memberName(key) {
 		case "execute", "exec-oob":
 			d.kind, d.name = "command", unquote(val)
 		case "event":

@@ -4,8 +4,8 @@ package qmp
 //
 // The one set of byte-level helpers that every reader of raw JSON in the
 // package uses: the framer (QEMU's output), the router's member split
-// (wire.go), the command check (check.go) and the log's summaries
-// (log.go). The framer validates a message's grammar once; the others run
+// (wire.go), the command check (check.go), the log's summaries (log.go)
+// and the deprecation check (deprecation.go). The framer validates a message's grammar once; the others run
 // only on bytes the framer or encoding/json has already made, so they skip
 // rather than validate, and never read past the slice they are given.
 
@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"unicode/utf8"
 )
 
 const (
@@ -176,7 +177,7 @@ func skipValue(b []byte, i int) int {
 // unquote returns the value of JSON string v, or v's bytes as they are
 // when v is not a string.
 func unquote(v []byte) string {
-	if len(v) >= 2 && v[0] == '"' && asciiStop(v, 1) == len(v)-1 {
+	if len(v) >= 2 && v[0] == '"' && asciiStop(v, 1) == len(v)-1 && v[len(v)-1] == '"' {
 		return string(v[1 : len(v)-1]) // ASCII, no escapes
 	}
 	var s string
@@ -184,4 +185,13 @@ func unquote(v []byte) string {
 		return s
 	}
 	return string(v)
+}
+
+// memberName returns a member name as eachMember gives it (the bytes
+// between the quotes) decoded: QEMU takes "\u0065xecute" for "execute".
+func memberName(k []byte) string {
+	if bytes.IndexByte(k, '\\') < 0 && utf8.Valid(k) {
+		return string(k)
+	}
+	return unquote(append(append([]byte{'"'}, k...), '"'))
 }

@@ -58,7 +58,7 @@ func FuzzScan(f *testing.F) {
 				t.Fatalf("eachMember(%q): %d members, encoding/json has %d", b, len(got), len(want))
 			}
 			for j := range got {
-				if k := unquote([]byte(`"` + got[j][0] + `"`)); k != want[j][0] || got[j][1] != want[j][1] {
+				if k := memberName([]byte(got[j][0])); k != want[j][0] || got[j][1] != want[j][1] {
 					t.Fatalf("eachMember(%q): member %d is %q: %s, encoding/json has %q: %s", b, j, k, got[j][1], want[j][0], want[j][1])
 				}
 			}

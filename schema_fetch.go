@@ -19,6 +19,10 @@ type schemaCache struct {
 	schema *Schema
 	fetch  *schemaFetch // in progress, or nil
 
+	// known is schema, for the typed calls' check, which must not wait
+	// for mu while a fetch holds it.
+	known atomic.Pointer[Schema]
+
 	// dep is set once the schema is known and a logger is set: the
 	// deprecation hook does nothing until then.
 	dep    atomic.Pointer[deprecations]
@@ -104,6 +108,7 @@ func (m *Monitor) fetchSchema(f *schemaFetch) {
 	c.fetch = nil
 	if s != nil {
 		c.schema = s
+		c.known.Store(s)
 		if dep != nil {
 			c.dep.Store(dep)
 		}

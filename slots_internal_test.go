@@ -106,35 +106,47 @@ func BenchmarkInFlightCap(b *testing.B) {
 	for _, tc := range []struct{ slots, callers int }{{1024, 8}, {4, 64}} {
 		name := fmt.Sprintf("slots=%d/callers=%d", tc.slots, tc.callers)
 		b.Run("lock/"+name, func(b *testing.B) {
+			b.ReportAllocs()
 			m := &Monitor{maxInFlight: tc.slots, done: make(chan struct{})}
 			ctx := context.Background()
+			queued := 0 // stands for the queues the lock guards
 			runCallers(b, tc.callers, func() {
 				var c call
 				m.mu.Lock()
 				if err := m.acquireSlot(ctx, &c); err != nil {
 					b.Error(err)
 				}
+				queued++
 				m.mu.Unlock()
 				runtime.Gosched() // the round trip
 				m.mu.Lock()
+				queued--
 				m.releaseSlotOf(&c)
 				m.mu.Unlock()
 			})
 		})
 		b.Run("channel/"+name, func(b *testing.B) {
+			b.ReportAllocs()
 			m := &Monitor{done: make(chan struct{})}
 			sem := make(chan struct{}, tc.slots)
 			ctx := context.Background()
+			queued := 0
 			runCallers(b, tc.callers, func() {
 				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-				case <-m.done:
+				case sem <- struct{}{}: // the fast path, as the lock version has
+				default:
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+					case <-m.done:
+					}
 				}
 				m.mu.Lock()
+				queued++
 				m.mu.Unlock()
 				runtime.Gosched() // the round trip
 				m.mu.Lock()
+				queued--
 				m.mu.Unlock()
 				<-sem
 			})

@@ -60,24 +60,35 @@ func defCommand[A, R any](name string) qapiCommand[A, R] {
 // Errors name the command and wrap QEMU's error (*GenericError and its
 // classes, for errors.As) or the connection's (*ClosedError).
 func (c qapiCommand[A, R]) run(ctx context.Context, m *Monitor, args *A) (R, error) {
-	return c.send(args, func(cmd Command, r *R) error { return m.RunContext(ctx, cmd, r) })
+	return c.send(m, args, func(cmd Command, r *R) error { return m.RunContext(ctx, cmd, r) })
 }
 
 // runWithFile is run with f's descriptor passed beside the command
 // (RunWithFile).
 func (c qapiCommand[A, R]) runWithFile(ctx context.Context, m *Monitor, args *A, f *os.File) (R, error) {
-	return c.send(args, func(cmd Command, r *R) error { return m.RunWithFile(ctx, cmd, r, f) })
+	return c.send(m, args, func(cmd Command, r *R) error { return m.RunWithFile(ctx, cmd, r, f) })
 }
 
-func (c qapiCommand[A, R]) send(args *A, roundTrip func(Command, *R) error) (R, error) {
+// send refuses what the connected QEMU lacks, when its schema is known,
+// and recognises QEMU's refusal of it otherwise (*UnsupportedError).
+func (c qapiCommand[A, R]) send(m *Monitor, args *A, roundTrip func(Command, *R) error) (R, error) {
 	var r R
 	var a interface{}
 	if args != nil {
 		a = args
 	}
+	if m.schema.known.Load() != nil {
+		var enc []byte
+		if args != nil {
+			enc, _ = json.Marshal(args) // an error is RunContext's to report
+		}
+		if err := m.checkSupported(c.name, enc); err != nil {
+			return r, fmt.Errorf("qmp: %s failed: %w", c.name, err)
+		}
+	}
 	if err := roundTrip(Command{Name: c.name, Arguments: a}, &r); err != nil {
 		var zero R // a decode error may have filled r partly
-		return zero, fmt.Errorf("qmp: %s failed: %w", c.name, err)
+		return zero, fmt.Errorf("qmp: %s failed: %w", c.name, m.recogniseUnsupported(c.name, err))
 	}
 	return r, nil
 }

@@ -10,10 +10,12 @@ package qmp
 // version contradicts, or a difference that no comment states, fails.
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -165,7 +167,19 @@ func TestConformanceAllVersions(t *testing.T) {
 	if len(typedCommands) < 60 {
 		t.Errorf("only %d typed commands registered", len(typedCommands))
 	}
-	pointers := checkVersions(t, rs, true)
+	pointers, history := checkVersions(t, rs, true)
+	if !maps.Equal(history, versionHistory) {
+		var b strings.Builder
+		var keys []string
+		for k := range history {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\t%q: {%q, %q},\n", k, history[k].since, history[k].until)
+		}
+		t.Errorf("versionHistory (unsupported.go) differs from the doc comments; make it:\n%s", b.String())
+	}
 	for k := range argPointers {
 		if !pointers[k] {
 			t.Errorf("argPointers lists %s, which no typed argument has", k)
@@ -176,16 +190,18 @@ func TestConformanceAllVersions(t *testing.T) {
 // checkVersions checks the typed layer against each of rs and holds the
 // doc comments' version claims to them; all says rs are every recorded
 // version (so a member mandatory in all that have it is known to be). It
-// returns the argPointers entries met.
-func checkVersions(t *testing.T, rs []recordedSchema, all bool) (pointers map[string]bool) {
+// returns the argPointers entries met, and what versionHistory should be:
+// the claims of the commands and argument members, by schema path.
+func checkVersions(t *testing.T, rs []recordedSchema, all bool) (pointers map[string]bool, history map[string]struct{ since, until string }) {
 	t.Helper()
 	facts := map[string]fieldFacts{}
+	argPaths := map[string]map[string]bool{}
 	has := make([]map[string]bool, len(rs))
 	mandatory := make([]map[string]bool, len(rs))
 	pointers = map[string]bool{}
 	for i, r := range rs {
 		c := &conformance{s: r.s, seen: map[[2]any]bool{}, pointers: pointers,
-			presence: map[string]bool{}, mandatory: map[string]bool{}, facts: facts}
+			presence: map[string]bool{}, mandatory: map[string]bool{}, facts: facts, argPaths: argPaths}
 		c.run()
 		for _, p := range c.problems {
 			t.Errorf("QEMU %s: %s", r.version, p)
@@ -198,10 +214,20 @@ func checkVersions(t *testing.T, rs []recordedSchema, all bool) (pointers map[st
 	if !all {
 		mandatory = nil
 	}
-	for _, p := range versionProblems(rs, has, mandatory, facts, docClaims(t)) {
+	claims := docClaims(t)
+	for _, p := range versionProblems(rs, has, mandatory, facts, claims) {
 		t.Error(p)
 	}
-	return pointers
+	history = map[string]struct{ since, until string }{}
+	for k, c := range claims {
+		if name, ok := strings.CutPrefix(k, "command "); ok {
+			history[name] = struct{ since, until string }{c.from, c.to}
+		}
+		for path := range argPaths[k] {
+			history[path] = struct{ since, until string }{c.from, c.to}
+		}
+	}
+	return pointers, history
 }
 
 // versionProblems holds what each recorded QEMU has of the typed layer

@@ -72,9 +72,9 @@ type Config struct {
 	// another client (or QEMU is wedged).
 	NoGreeting bool
 
-	// Schema is query-qmp-schema's reply. Nil answers with a small
-	// synthetic schema listing the built-in commands; QEMU72Schema is a
-	// real QEMU 7.2's.
+	// Schema is query-qmp-schema's reply. Nil answers with QEMU72Schema,
+	// a real QEMU 7.2's (which lists more commands than the server
+	// implements: the others get CommandNotFound unless handled).
 	Schema json.RawMessage
 
 	// EventBeforeNegotiationReply makes the server send one event
