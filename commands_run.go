@@ -82,7 +82,8 @@ func (m *Monitor) QueryName(ctx context.Context) (*NameInfo, error) {
 	return cmdQueryName.ptr(ctx, m, nil)
 }
 
-// QueryKVM says whether KVM is present and in use (query-kvm).
+// QueryKVM says whether KVM is present and in use (query-kvm). QEMU 11.1
+// deprecates query-kvm in favour of query-accelerators.
 func (m *Monitor) QueryKVM(ctx context.Context) (*KVMInfo, error) {
 	return cmdQueryKvm.ptr(ctx, m, nil)
 }
