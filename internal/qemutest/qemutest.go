@@ -80,6 +80,27 @@ func Binary() (string, bool) {
 	return path, true
 }
 
+// Version returns the version the QEMU binary reports with --version
+// ("7.2.22"): what a test compares the version QEMU sends over QMP with,
+// rather than a number of its own.
+func Version() (string, error) {
+	bin, ok := Binary()
+	if !ok {
+		return "", errors.New("qemutest: QEMU binary not found (set QEMU_BIN or install qemu-system-x86_64)")
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("qemutest: %s --version: %w", bin, err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	rest, ok := strings.CutPrefix(line, "QEMU emulator version ")
+	if !ok {
+		return "", fmt.Errorf("qemutest: %s --version printed %q, not \"QEMU emulator version X.Y.Z\"", bin, line)
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	return v, nil
+}
+
 // Start starts a QEMU as described by cfg and returns once QEMU has
 // initialised and every QMP monitor has answered a probe (bounded by 30 s;
 // see waitReady). No connection is left open: each QMP monitor serves one
