@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -419,4 +420,59 @@ func TestQEMUSchemaEnumsWithoutValues(t *testing.T) {
 	if s.Has("blockdev-add.driver=file.aio=telepathy") {
 		t.Error("an enum value QEMU does not have matched")
 	}
+}
+
+// A typed call that uses what the connected QEMU lacks fails with an
+// *UnsupportedError: refused before sending once the schema is known,
+// recognised in QEMU's refusal before; what this QEMU has is never
+// refused so. Which calls lack what depends on the version (5.2: the
+// screendump format and the medium change's force; 9.1 and later: the
+// compress parameters), so each asks the schema.
+func TestQEMUUnsupportedByVersion(t *testing.T) {
+	t.Parallel()
+	_, known := qemuMonitor(t, qemutest.Config{})
+	_, fresh := qemuMonitor(t, qemutest.Config{}) // its schema is never fetched
+	ctx := ctxT(t, qemuWait)
+	s, err := known.Schema(ctx)
+	qemuOK(t, "Schema", err)
+	level := int64(1)
+	png := filepath.Join(t.TempDir(), "screen.png")
+	calls := []struct {
+		path string
+		call func(*qmp.Monitor) error
+	}{
+		{"migrate-set-parameters.compress-level", func(m *qmp.Monitor) error {
+			return m.MigrateSetParameters(ctx, qmp.MigrationParameters{CompressLevel: &level})
+		}},
+		{"screendump.format", func(m *qmp.Monitor) error {
+			return m.Screendump(ctx, qmp.ScreendumpArgs{Filename: png, Format: "png"})
+		}},
+		{"blockdev-change-medium.force", func(m *qmp.Monitor) error {
+			return m.BlockdevChangeMedium(ctx, qmp.BlockdevChangeMediumArgs{ID: "nosuch", Filename: "/dev/null", Force: true})
+		}},
+	}
+	var lacking []string
+	for _, c := range calls {
+		has := s.Has(c.path)
+		if !has {
+			lacking = append(lacking, c.path)
+		}
+		for _, m := range []*qmp.Monitor{known, fresh} {
+			err := c.call(m)
+			var ue *qmp.UnsupportedError
+			var ge *qmp.GenericError
+			switch unsupported := errors.As(err, &ue); {
+			case has && unsupported:
+				t.Errorf("%s, which QEMU %v has: %v", c.path, m.Version(), err)
+			case has:
+			case !unsupported || ue.Path != c.path || ue.Version != m.Version():
+				t.Errorf("%s, which QEMU %v lacks: %v, want an *UnsupportedError naming it", c.path, m.Version(), err)
+			case m == known && ue.Err != nil:
+				t.Errorf("%s with the schema known: %v, want it refused before sending", c.path, err)
+			case m == fresh && !errors.As(err, &ge):
+				t.Errorf("%s without the schema: %v, want QEMU's refusal inside", c.path, err)
+			}
+		}
+	}
+	t.Logf("QEMU %v lacks %q", known.Version(), lacking)
 }
