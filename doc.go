@@ -60,6 +60,12 @@
 // command's inline arguments in <Command>Args, driver-specific members in
 // Props.
 //
+// The typed layer covers QEMU 5.2 to 11.x: what only some versions have
+// says which in its doc comment ("QEMU 7.1 and later"), and a call that
+// uses what the connected QEMU lacks fails with an *UnsupportedError.
+// Typed calls check against the schema only once it has been fetched
+// (Schema); they never fetch it themselves.
+//
 // Optional members: in replies and event data, a pointer, slice or map,
 // nil when QEMU left the member out (or a string, "" when absent). In
 // arguments, a plain value with omitempty, so the zero value sends
@@ -122,6 +128,11 @@
 //     (or, for its classes, *CommandNotFound, *DeviceNotFound, ...). Run
 //     returns it as it is; the typed methods wrap it with the command's
 //     name ("qmp: device_del failed: ...").
+//   - A typed call used a command or member the connected QEMU does not
+//     have: errors.As(err, &ue) gives an *UnsupportedError (and
+//     errors.Is(err, errors.ErrUnsupported) holds). Nothing was sent when
+//     the schema was known (Schema); otherwise it wraps QEMU's refusal,
+//     which errors.As still finds as above.
 //   - The connection ended: IsSocketClosed(err) and errors.Is(err,
 //     ErrClosed), as above.
 //   - The caller's ctx ended: errors.Is(err, ctx.Err()). The command, if it

@@ -152,3 +152,32 @@ func ExampleMonitor_Done() {
 	// true true
 	// 1
 }
+
+// A typed call that uses what the connected QEMU does not have fails with
+// an *UnsupportedError naming it, and what the package knows of the
+// versions that have it. Here the QEMU is 10.0, which no longer has the
+// compress parameters, and says so itself (with the schema fetched, the
+// call would be refused before sending).
+func ExampleUnsupportedError() {
+	s := qmptest.NewServer(qmptest.Config{Version: "10.0.2"})
+	defer s.Close()
+	s.Handle("migrate-set-parameters", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "Parameter 'compress-level' is unexpected"}
+	})
+	m, err := qmp.NewMonitor(s.Path(), 5*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	level := int64(9)
+	err = m.MigrateSetParameters(context.Background(), qmp.MigrationParameters{CompressLevel: &level})
+	var ue *qmp.UnsupportedError
+	if errors.As(err, &ue) {
+		fmt.Printf("%s: QEMU %v lacks it; QEMU %s was the last to have it\n", ue.Path, ue.Version, ue.Until)
+	}
+	fmt.Println("errors.ErrUnsupported:", errors.Is(err, errors.ErrUnsupported))
+	// Output:
+	// migrate-set-parameters.compress-level: QEMU 10.0.2 lacks it; QEMU 9.0 was the last to have it
+	// errors.ErrUnsupported: true
+}
