@@ -363,19 +363,18 @@ func TestQEMUSchemaFeatureQueries(t *testing.T) {
 			t.Errorf("Has(%q) = %v, want %v (%v)", tc.path, got, tc.ok, err)
 		}
 	}
-	// What the schema lacks, QEMU refuses: with the schema known the call
-	// is refused before sending, else QEMU's refusal is recognised.
+	// What the schema lacks, QEMU refuses. Members in Props are the
+	// driver's, sent unchecked (QEMU's schema does not describe every
+	// driver's); QEMU's refusal is recognised, schema known or not.
 	unknown := qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Props: map[string]any{"telepathy": true}}
-	err = m.BlockdevAdd(ctx, unknown)
-	var ue *qmp.UnsupportedError
-	if !errors.As(err, &ue) || ue.Path != "blockdev-add.telepathy" || ue.Err != nil || !errors.Is(err, errors.ErrUnsupported) {
-		t.Errorf("BlockdevAdd with an unknown option, schema known = %v, want an *UnsupportedError for blockdev-add.telepathy, nothing sent", err)
-	}
 	_, fresh := qemuMonitor(t, qemutest.Config{})
-	err = fresh.BlockdevAdd(ctx, unknown)
-	var ge *qmp.GenericError
-	if !errors.As(err, &ue) || ue.Path != "blockdev-add.telepathy" || !errors.As(err, &ge) {
-		t.Errorf("BlockdevAdd with an unknown option, schema not fetched = %v, want an *UnsupportedError for blockdev-add.telepathy wrapping QEMU's *GenericError", err)
+	for _, mon := range []*qmp.Monitor{m, fresh} {
+		err = mon.BlockdevAdd(ctx, unknown)
+		var ue *qmp.UnsupportedError
+		var ge *qmp.GenericError
+		if !errors.As(err, &ue) || ue.Path != "blockdev-add.telepathy" || !errors.As(err, &ge) || !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("BlockdevAdd with an unknown option = %v, want an *UnsupportedError for blockdev-add.telepathy wrapping QEMU's *GenericError", err)
+		}
 	}
 	if s2, err := m.Schema(ctx); err != nil || s2 != s {
 		t.Errorf("second Schema = %p, %v; want the cached %p", s2, err, s)
@@ -475,4 +474,47 @@ func TestQEMUUnsupportedByVersion(t *testing.T) {
 		}
 	}
 	t.Logf("QEMU %v lacks %q", known.Version(), lacking)
+}
+
+// Driver properties (Props) are the driver's, which QEMU's schema does not
+// describe: with the schema fetched, such calls still go through.
+func TestQEMUPropsNotCheckedAgainstSchema(t *testing.T) {
+	t.Parallel()
+	_, m := qemuMonitor(t, qemutest.Config{Machine: "pc", Paused: true})
+	ctx := ctxT(t, qemuWait)
+	_, err := m.Schema(ctx)
+	qemuOK(t, "Schema", err)
+	qemuOK(t, "DeviceAdd with Props", m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-rng-pci", ID: "rng0", Props: map[string]any{"max-bytes": 1024, "period": 1000}}))
+	qemuOK(t, "ObjectAdd with Props", m.ObjectAdd(ctx, qmp.ObjectAddArgs{QOMType: "memory-backend-ram", ID: "mem0", Props: map[string]any{"size": 1 << 20}}))
+}
+
+// A QEMU run with -compat deprecated-output=hide leaves deprecated
+// commands out of its schema but still runs them: typed calls are not
+// refused for them.
+func TestQEMUHiddenDeprecatedNotRefused(t *testing.T) {
+	t.Parallel()
+	bin, ok := qemutest.Binary()
+	if !ok {
+		qemutest.Require(t, qemutest.Config{})
+	}
+	help, err := exec.Command(bin, "-help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(help, []byte("\n-compat ")) {
+		t.Skip("this QEMU has no -compat option (added in 6.0)")
+	}
+	_, m := qemuMonitor(t, qemutest.Config{ExtraArgs: []string{"-compat", "deprecated-output=hide"}})
+	ctx := ctxT(t, qemuWait)
+	s, err := m.Schema(ctx)
+	qemuOK(t, "Schema", err)
+	if s.Has("drive-backup") {
+		t.Skip("this QEMU lists drive-backup despite deprecated-output=hide (it deprecated it in 6.2)")
+	}
+	err = m.DriveBackup(ctx, qmp.DriveBackupArgs{Device: "nosuch", Target: filepath.Join(t.TempDir(), "b"), Sync: "full"})
+	var ue *qmp.UnsupportedError
+	var ge *qmp.GenericError
+	if errors.As(err, &ue) || !errors.As(err, &ge) {
+		t.Errorf("DriveBackup hidden from the schema = %v, want QEMU's own error (it runs the command)", err)
+	}
 }

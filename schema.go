@@ -22,6 +22,10 @@ type Schema struct {
 	commands map[string]*SchemaCommand
 	events   map[string]*SchemaEvent
 	types    map[string]*SchemaType
+	// hidesDeprecated: the enums came without "values", as from a QEMU
+	// run with -compat deprecated-output=hide, which also leaves out
+	// deprecated commands and members it still accepts.
+	hidesDeprecated bool
 }
 
 // SchemaCommand is one command of the schema.
@@ -300,7 +304,14 @@ func ParseSchema(data []byte) (*Schema, error) {
 			// with -compat deprecated-output=hide); values before.
 			// QEMU sends both lists alike; a value in only one counts too.
 			t.Values = e.Values
-			if len(e.Members) != len(e.Values) {
+			if len(e.Values) == 0 && len(e.Members) > 0 {
+				s.hidesDeprecated = true
+			}
+			same := len(e.Members) == len(e.Values)
+			for i := 0; same && i < len(e.Members); i++ {
+				same = e.Members[i].Name == e.Values[i]
+			}
+			if !same {
 				have := make(map[string]bool, len(e.Values))
 				for _, v := range e.Values {
 					have[v] = true

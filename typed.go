@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 )
 
 // typedCommand is one typed command as the conformance test sees it.
@@ -41,8 +42,13 @@ func defVariant[T any](path string, ret bool) struct{} {
 }
 
 // qapiCommand is a command that takes arguments A (struct{}: none) and
-// returns R (struct{}: nothing of interest).
-type qapiCommand[A, R any] struct{ name string }
+// returns R (struct{}: nothing of interest). declared are the JSON names
+// of A's own fields: the members checkSupported checks (what Props adds
+// is the driver's, which QEMU's schema may not describe).
+type qapiCommand[A, R any] struct {
+	name     string
+	declared map[string]bool
+}
 
 func defCommand[A, R any](name string) qapiCommand[A, R] {
 	tc := typedCommand{name: name, args: reflect.TypeFor[A](), ret: reflect.TypeFor[R]()}
@@ -53,7 +59,23 @@ func defCommand[A, R any](name string) qapiCommand[A, R] {
 		tc.ret = nil
 	}
 	typedCommands = append(typedCommands, tc)
-	return qapiCommand[A, R]{name: name}
+	return qapiCommand[A, R]{name: name, declared: jsonFields(tc.args)}
+}
+
+// jsonFields returns the JSON names of struct t's fields.
+func jsonFields(t reflect.Type) map[string]bool {
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.IsExported() && name != "-" && name != "" {
+			names[name] = true
+		}
+	}
+	return names
 }
 
 // run sends the command with args (nil: none) and decodes its return.
@@ -82,7 +104,7 @@ func (c qapiCommand[A, R]) send(m *Monitor, args *A, roundTrip func(Command, *R)
 		if args != nil {
 			enc, _ = json.Marshal(args) // an error is RunContext's to report
 		}
-		if err := m.checkSupported(c.name, enc); err != nil {
+		if err := m.checkSupported(c.name, enc, c.declared); err != nil {
 			return r, fmt.Errorf("qmp: %s failed: %w", c.name, err)
 		}
 	}

@@ -10,6 +10,7 @@ package qmp
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -63,11 +64,14 @@ func (m *Monitor) unsupported(path string, cause error) *UnsupportedError {
 }
 
 // checkSupported refuses a typed command that names a command or a
-// top-level argument member the connected QEMU's schema lacks, when the
-// schema is known; args is the encoded arguments (nil: none).
-func (m *Monitor) checkSupported(name string, args []byte) error {
+// top-level argument member of its Go type (declared) that the connected
+// QEMU's schema lacks, when the schema is known; args is the encoded
+// arguments (nil: none). A QEMU that hides deprecated things from its
+// schema (-compat deprecated-output=hide) still accepts them, so its
+// schema cannot tell: QEMU's own refusal is recognised instead.
+func (m *Monitor) checkSupported(name string, args []byte, declared map[string]bool) error {
 	s := m.schema.known.Load()
-	if s == nil {
+	if s == nil || s.hidesDeprecated {
 		return nil
 	}
 	c := s.Command(name)
@@ -76,7 +80,7 @@ func (m *Monitor) checkSupported(name string, args []byte) error {
 	}
 	var missing string
 	eachMember(args, func(k, _ []byte) {
-		if name := memberName(k); missing == "" && c.Args.Member(name, "") == nil && !anyBranchHas(c.Args, name) {
+		if name := memberName(k); missing == "" && declared[name] && c.Args.Member(name, "") == nil && !anyBranchHas(c.Args, name) {
 			missing = name
 		}
 	})
@@ -97,24 +101,39 @@ func anyBranchHas(t *SchemaType, name string) bool {
 }
 
 // recogniseUnsupported wraps QEMU's refusal of command name in an
-// *UnsupportedError when it says the command or a member is not there.
+// *UnsupportedError when it says the command or a member is not there:
+// CommandNotFound's "The command NAME has not been found" (not a
+// command disabled by -compat policy), or the input visitor's
+// "Parameter 'MEMBER' is unexpected", MEMBER a nested member's full name
+// ("channels[0].addr.foo", a path "migrate.channels.addr.foo"). With the
+// schema known, a path it has is not missing, only misplaced (a member of
+// another union branch): that refusal stays QEMU's alone.
 func (m *Monitor) recogniseUnsupported(name string, err error) error {
 	var ge *GenericError
 	if !errors.As(err, &ge) {
 		return err
 	}
+	path := ""
 	if ge.Class == "CommandNotFound" {
-		return m.unsupported(name, err)
-	}
-	// QEMU's input visitor: "Parameter 'channels' is unexpected", with a
-	// nested member's full name ("addr.foo").
-	if rest, ok := strings.CutPrefix(ge.Desc, "Parameter '"); ok {
-		if member, ok := strings.CutSuffix(rest, "' is unexpected"); ok && member != "" && !strings.Contains(member, "'") {
-			return m.unsupported(name+"."+member, err)
+		if ge.Desc == "The command "+name+" has not been found" {
+			path = name
+		}
+	} else if rest, ok := strings.CutPrefix(ge.Desc, "Parameter '"); ok {
+		if member, ok := strings.CutSuffix(rest, "' is unexpected"); ok && member != "" && !strings.ContainsAny(member, "'#=") {
+			path = name + "." + listIndex.ReplaceAllString(member, "")
 		}
 	}
-	return err
+	if path == "" {
+		return err
+	}
+	if s := m.schema.known.Load(); s != nil && !s.hidesDeprecated && s.Has(path) {
+		return err
+	}
+	return m.unsupported(path, err)
 }
+
+// listIndex is an element's index in QEMU's name of a nested member.
+var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
 
 // versionHistory is what the typed layer's doc comments say of the
 // commands and argument members only some QEMU versions have, by schema

@@ -100,6 +100,19 @@ func TestUnsupportedRecognisedInQEMUsAnswer(t *testing.T) {
 	if errors.As(err, &ue) || !errors.As(err, &ge) {
 		t.Errorf("MigrateIncoming refused for another reason = %v, want QEMU's error only", err)
 	}
+	s.Handle("block-job-pause", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{ErrClass: "CommandNotFound", ErrDesc: "Deprecated command block-job-pause disabled by policy"}
+	})
+	if err := m.BlockJobPause(ctx, "j0"); errors.As(err, &ue) || !errors.As(err, &cnf) {
+		t.Errorf("BlockJobPause disabled by -compat policy = %v, want QEMU's *CommandNotFound only (QEMU has it)", err)
+	}
+	// A nested member is named as a schema path.
+	s.Handle("migrate", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "Parameter 'channels[0].addr.bogus' is unexpected"}
+	})
+	if err := m.Migrate(ctx, qmp.MigrateArgs{URI: "unix:/x"}); !errors.As(err, &ue) || ue.Path != "migrate.channels.addr.bogus" {
+		t.Errorf("Migrate refused for a nested member = %v, want an *UnsupportedError for migrate.channels.addr.bogus", err)
+	}
 	// Run with an untyped command keeps v2.0.4's behaviour.
 	err = m.Run(qmp.Command{Name: "migrate-set-parameters", Arguments: map[string]int{"compress-level": 1}}, nil)
 	if errors.As(err, &ue) {
@@ -107,5 +120,30 @@ func TestUnsupportedRecognisedInQEMUsAnswer(t *testing.T) {
 	}
 	if _, ok := err.(*qmp.GenericError); !ok {
 		t.Errorf("Run = %T, want a bare *GenericError", err)
+	}
+}
+
+// With the schema known, a member it has is not missing, only misplaced
+// (another union branch's): that refusal stays QEMU's.
+func TestUnsupportedNotForAMisplacedMember(t *testing.T) {
+	s := newServer(t, qmptest.Config{}) // QEMU 7.2's schema
+	s.Handle("blockdev-add", func(*qmptest.Server, *qmptest.Request) qmptest.Reply {
+		return qmptest.Reply{ErrClass: "GenericError", ErrDesc: "Parameter 'filename' is unexpected"}
+	})
+	m := dial(t, s, nil)
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := m.Schema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := m.BlockdevAdd(ctx, qmp.BlockdevOptions{Driver: "null-co", NodeName: "n0", Props: map[string]any{"filename": "/x"}})
+	var ue *qmp.UnsupportedError
+	var ge *qmp.GenericError
+	if errors.As(err, &ue) || !errors.As(err, &ge) {
+		t.Errorf("BlockdevAdd of null-co with a file option = %v, want QEMU's error only", err)
+	}
+	// Props are the driver's: not checked before sending.
+	s.Handle("device_add", func(*qmptest.Server, *qmptest.Request) qmptest.Reply { return qmptest.Reply{} })
+	if err := m.DeviceAdd(ctx, qmp.DeviceAddArgs{Driver: "virtio-net-pci", ID: "n0", Props: map[string]any{"netdev": "hn0"}}); err != nil {
+		t.Errorf("DeviceAdd with driver properties, schema known = %v, want it sent", err)
 	}
 }
