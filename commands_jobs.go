@@ -62,7 +62,7 @@ type BlockdevBackupArgs struct {
 	FilterNodeName string `json:"filter-node-name,omitempty"`
 }
 
-// DriveBackupArgs are drive-backup's arguments (QEMU 7.2 deprecates
+// DriveBackupArgs are drive-backup's arguments (QEMU 6.2 deprecates
 // drive-backup: prefer blockdev-backup).
 type DriveBackupArgs struct {
 	JobID         string `json:"job-id,omitempty"`
@@ -159,7 +159,7 @@ func (m *Monitor) BlockdevBackup(ctx context.Context, args BlockdevBackupArgs) e
 }
 
 // DriveBackup starts a backup job to an image file (drive-backup, which
-// QEMU 7.2 deprecates).
+// QEMU 6.2 deprecates).
 func (m *Monitor) DriveBackup(ctx context.Context, args DriveBackupArgs) error {
 	return cmdDriveBackup.do(ctx, m, &args)
 }

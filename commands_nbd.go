@@ -34,7 +34,7 @@ type NBDServerStartArgs struct {
 	MaxConnections *int64              `json:"max-connections,omitempty"` // 0: unlimited; nil: QEMU's default (100 since QEMU 9.1, unlimited before)
 }
 
-// NBDServerAddArgs are nbd-server-add's arguments (QEMU 7.2 deprecates
+// NBDServerAddArgs are nbd-server-add's arguments (QEMU 5.2 deprecates
 // nbd-server-add: prefer BlockExportAdd).
 type NBDServerAddArgs struct {
 	Name        string `json:"name,omitempty"`

@@ -11,7 +11,7 @@ import (
 // StatusInfo is query-status's reply.
 type StatusInfo struct {
 	Running    bool   `json:"running"`
-	Singlestep *bool  `json:"singlestep,omitempty"` // QEMU 5.2 to 8.2 (nil: this QEMU did not send it)
+	Singlestep *bool  `json:"singlestep,omitempty"` // QEMU 8.2 and earlier (nil: this QEMU did not send it)
 	Status     string `json:"status"`               // RunState: "running", "paused", "prelaunch", "postmigrate", ...
 }
 

@@ -46,7 +46,7 @@ func readmeTyped(mon *qmp.Monitor) error {
 		return err
 	}
 	uring := schema.Has("blockdev-add.driver=file.aio=io_uring")
-	_, err = schema.Lookup("drive-backup#deprecated") // nil: 7.2 deprecates it
+	_, err = schema.Lookup("drive-backup#deprecated") // nil from QEMU 6.2 on, which deprecates it
 	fmt.Println(res.Status, uring, err)
 	return nil
 }

@@ -177,8 +177,9 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 		var firstIn *SchemaType
 		var types typeSet // of the members named
 		var narrowed []pathCursor
+		var branchesSeen, unionsSeen typeSet // each walked once per step
 		for _, o := range objs {
-			ms = o.appendMembers(ms[:0], name)
+			ms = o.appendMembers(&branchesSeen, ms[:0], name)
 			for _, m := range ms {
 				if first == nil {
 					first, firstIn = m, o.t
@@ -186,9 +187,14 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 				types.add(m.Type)
 			}
 			// NAME=VALUE may choose the branch of a union whose
-			// discriminator is NAME.
-			if hasValue && value.kind == jsonString && len(ms) > 0 && o.t.Tag == name && o.t.Variant(value.text) != nil {
-				narrowed = append(narrowed, pathCursor{t: o.t, branch: value.text})
+			// discriminator is NAME: this object, or a union that is a
+			// branch of it (QAPI flattens a union's branches into it).
+			if hasValue && value.kind == jsonString && len(ms) > 0 {
+				o.eachUnion(&unionsSeen, func(u *SchemaType) {
+					if u.Tag == name && u.Variant(value.text) != nil {
+						narrowed = append(narrowed, pathCursor{t: u, branch: value.text})
+					}
+				})
 			}
 		}
 		if first == nil {
@@ -211,9 +217,14 @@ func (s *Schema) Lookup(path string) (*SchemaMatch, error) {
 		// Else a value test, which ends the path.
 		if i != len(steps)-1 {
 			return fail(named, ErrNotInSchema,
-				"%q is not a union discriminator with a branch for %q, so the path cannot go on after it (a value that holds \".\" goes in double quotes)", name, text)
+				"%q is not a union discriminator with a branch for %s, so the path cannot go on after it (%s)", name, value, quoteHint(value))
 		}
 		if ok, why := schemaAccepts(types.list, value); !ok {
+			if value.kind != jsonString {
+				if ok, _ := schemaAccepts(types.list, pathValue{value.text, jsonString}); ok {
+					why += fmt.Sprintf(` (it accepts the string: write "%s")`, value.text)
+				}
+			}
 			return fail(named, ErrNotInSchema, "member %q does not accept %s: %s", name, value, why)
 		}
 		res.Value = value.text
@@ -239,20 +250,59 @@ type pathCursor struct {
 }
 
 // appendMembers appends to ms the members called name of the object at c:
-// its own, the chosen branch's, or (no branch chosen) any branch's.
-func (c pathCursor) appendMembers(ms []*SchemaMember, name string) []*SchemaMember {
-	if m := c.t.Member(name, c.branch); m != nil {
+// its own, the chosen branch's, or (no branch chosen) any branch's; and
+// those of the branches of a branch that is itself a union.
+func (c pathCursor) appendMembers(seen *typeSet, ms []*SchemaMember, name string) []*SchemaMember {
+	if m := c.t.ownMember(name); m != nil {
 		return append(ms, m)
 	}
-	if c.branch != "" {
-		return ms
-	}
-	for _, v := range c.t.Variants {
-		if m := v.Type.ownMember(name); m != nil {
+	c.eachBranch(seen, func(b *SchemaType) {
+		if m := b.ownMember(name); m != nil {
 			ms = append(ms, m)
 		}
-	}
+	})
 	return ms
+}
+
+// eachBranch calls f on each branch type whose members the object at c
+// has: the chosen branch (or, none chosen, every branch), and the branches
+// of those that are unions. seen is shared by a path step's cursors, so
+// that a step visits each type once however the unions nest.
+func (c pathCursor) eachBranch(seen *typeSet, f func(*SchemaType)) {
+	var roots []*SchemaType
+	if c.branch != "" {
+		if b := c.t.Variant(c.branch); b != nil {
+			roots = append(roots, b)
+		}
+	} else {
+		for _, v := range c.t.Variants {
+			roots = append(roots, v.Type)
+		}
+	}
+	for len(roots) > 0 {
+		b := roots[len(roots)-1]
+		roots = roots[:len(roots)-1]
+		if !seen.add(b) {
+			continue
+		}
+		f(b)
+		for _, v := range b.Variants {
+			roots = append(roots, v.Type)
+		}
+	}
+}
+
+// eachUnion calls f on the unions whose discriminator the object at c
+// has: its own type and its branches that are unions.
+func (c pathCursor) eachUnion(seen *typeSet, f func(*SchemaType)) {
+	if c.t.Tag != "" {
+		f(c.t)
+	}
+	c.eachBranch(seen, func(b *SchemaType) {
+		if b.Tag != "" {
+			f(b)
+		}
+	})
 }
 
 // typeSet is a set of types that keeps the order they were added in. The
@@ -393,6 +443,14 @@ func scalarAccepts(t *SchemaType, v pathValue) bool {
 		}
 	}
 	return false
+}
+
+// quoteHint says how to write what v may have been meant as.
+func quoteHint(v pathValue) string {
+	if v.kind != jsonString {
+		return fmt.Sprintf(`for the string %q, write "%s"`, v.text, v.text)
+	}
+	return `a value that holds "." goes in double quotes`
 }
 
 // pathValue is the VALUE of a NAME=VALUE step, with its JSON type.

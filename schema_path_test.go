@@ -57,3 +57,36 @@ func TestSchemaEnumMembersWithoutValues(t *testing.T) {
 	checkLookup(t, s, "c.mode=off#deprecated", true)
 	checkLookup(t, s, "c.mode=auto", false, "its values are on, off")
 }
+
+// A union that is a branch of a union (MigrationAddress's "socket" is
+// SocketAddress, itself a union on "type") is flattened into it, as QEMU
+// does: its discriminator narrows, and its branches' members are there.
+func TestSchemaPathNestedUnion(t *testing.T) {
+	rs := recordedSchemas(t)
+	s := rs[len(rs)-1].s // QEMU 11.1: migration channels
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"migrate.channels.addr.transport=socket.type=inet.host", true},
+		{"migrate.channels.addr.transport=socket.type=unix.path", true},
+		{"migrate.channels.addr.transport=socket.host", true}, // any branch of socket
+		{"migrate.channels.addr.transport=socket.type=unix.host", false},
+		{"migrate.channels.addr.transport=exec.host", false},
+		{"migrate.channels.addr.transport=socket.type=inet.port", true},
+	} {
+		if _, err := s.Lookup(tc.path); (err == nil) != tc.ok {
+			t.Errorf("Lookup(%s) = %v, want a match: %v", tc.path, err, tc.ok)
+		}
+	}
+}
+
+// A string that reads as a JSON literal goes in double quotes, and the
+// errors say so (ChardevBackendKind has a value "null").
+func TestSchemaPathLiteralLookingStrings(t *testing.T) {
+	s := parseSchema72(t)
+	checkLookup(t, s, `chardev-add.backend.type="null"`, true)
+	checkLookup(t, s, `chardev-add.backend.type="null".data`, true)
+	checkLookup(t, s, `chardev-add.backend.type=null`, false, `it accepts the string: write "null"`)
+	checkLookup(t, s, `chardev-add.backend.type=null.data`, false, `for the string "null", write "null"`)
+}

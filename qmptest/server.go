@@ -73,8 +73,9 @@ type Config struct {
 	NoGreeting bool
 
 	// Schema is query-qmp-schema's reply. Nil answers with QEMU72Schema,
-	// a real QEMU 7.2's (which lists more commands than the server
-	// implements: the others get CommandNotFound unless handled).
+	// a real QEMU 7.2's, whatever Version says (it lists more commands
+	// than the server implements: the others get CommandNotFound unless
+	// handled).
 	Schema json.RawMessage
 
 	// EventBeforeNegotiationReply makes the server send one event
