@@ -1,6 +1,9 @@
 package qmp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A value in a path is matched by its JSON type, may hold "." and "#" in
 // double quotes or as a number, and only a value at the end of the path is
@@ -89,4 +92,31 @@ func TestSchemaPathLiteralLookingStrings(t *testing.T) {
 	checkLookup(t, s, `chardev-add.backend.type="null".data`, true)
 	checkLookup(t, s, `chardev-add.backend.type=null`, false, `it accepts the string: write "null"`)
 	checkLookup(t, s, `chardev-add.backend.type=null.data`, false, `for the string "null", write "null"`)
+}
+
+// FuzzSchemaPath: any path splits into steps that rejoin into it, and
+// Lookup answers it (no panic) on a real schema with unions in unions.
+func FuzzSchemaPath(f *testing.F) {
+	rs := recordedSchemas(f)
+	s := rs[len(rs)-1].s
+	for _, p := range []string{
+		`blockdev-add.driver=qcow2.file="a.b#c"`, `migrate.channels.addr.transport=socket.type=inet.host`,
+		`query-migrate->ram.mbps=-1.5e3`, `chardev-add.backend.type="null".data#deprecated`, `x->`, `a.b=c=d`,
+		`blockdev-add.driver=file.filename="\"\\."`, `.`, `#`, `=`, `a..b`,
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		steps, feature, hasFeature, err := splitPath(path)
+		if err == nil {
+			rejoined := strings.Join(steps, ".")
+			if hasFeature {
+				rejoined += "#" + feature
+			}
+			if rejoined != path {
+				t.Fatalf("splitPath(%q) = %q, %q: rejoins as %q", path, steps, feature, rejoined)
+			}
+		}
+		s.Lookup(path)
+	})
 }
