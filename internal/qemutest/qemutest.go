@@ -258,7 +258,34 @@ func (q *QEMU) waitReady() error {
 			return fmt.Errorf("qemutest: QMP monitor %s not ready: %w; QEMU stderr: %q", p, err, q.Stderr())
 		}
 	}
+	// QEMU handles the probe's hang-up in its main loop; until then it
+	// refuses (accepts and closes) the next client. Its end of the probe's
+	// connection leaves /proc/net/unix once handled.
+	for q.probesOpen() {
+		select {
+		case <-q.exited:
+			return q.exitedErr()
+		case <-timeout.C:
+			return fmt.Errorf("qemutest: QEMU did not close its end of the readiness probe after %v; QEMU stderr: %q", startTimeout, q.Stderr())
+		case <-tick.C:
+		}
+	}
 	return nil
+}
+
+// probesOpen reports whether QEMU still holds a connection accepted on one
+// of its QMP sockets (false when /proc/net/unix is not readable).
+func (q *QEMU) probesOpen() bool {
+	accepted, err := acceptedUnixSockets()
+	if err != nil {
+		return false
+	}
+	for _, p := range q.Sockets {
+		if accepted[p] {
+			return true
+		}
+	}
+	return false
 }
 
 func (q *QEMU) exitedErr() error {
@@ -334,6 +361,18 @@ func (q *QEMU) allListening() bool {
 // listeningUnixSockets returns the paths of listening unix sockets in this
 // network namespace, from /proc/net/unix.
 func listeningUnixSockets() (map[string]bool, error) {
+	return unixSockets(true)
+}
+
+// acceptedUnixSockets returns the paths that connected sockets accepted
+// by a listener hold (an accepted socket carries its listener's path).
+func acceptedUnixSockets() (map[string]bool, error) {
+	return unixSockets(false)
+}
+
+// unixSockets returns the paths of the listening sockets (listening true)
+// or of the others bound to a path, from /proc/net/unix.
+func unixSockets(listening bool) (map[string]bool, error) {
 	data, err := os.ReadFile("/proc/net/unix")
 	if err != nil {
 		return nil, err
@@ -355,7 +394,7 @@ func listeningUnixSockets() (map[string]bool, error) {
 			continue // unbound or unnamed socket
 		}
 		flags, err := strconv.ParseUint(f[3], 16, 32)
-		if err != nil || flags&soAcceptCon == 0 {
+		if err != nil || (flags&soAcceptCon != 0) != listening {
 			continue
 		}
 		m[rest] = true
