@@ -1,0 +1,207 @@
+//go:build unix
+
+package qmp_test
+
+// The guest agent against a real qemu-ga run on the host (no guest): it
+// acts on this machine, so every command that could harm it is blocked
+// (-b). $QEMU_GA_BIN names the binary (default qemu-ga, also looked up in
+// /usr/sbin); the tests skip without one, except with
+// QMP_TEST_QEMU=required.
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	qmp "github.com/0xef53/go-qmp/v2"
+	"github.com/0xef53/go-qmp/v2/internal/qemutest"
+)
+
+// agentBlocked are the commands that would act on the host running the
+// tests.
+var agentBlocked = []string{
+	"guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid",
+	"guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw", "guest-fstrim",
+	"guest-set-time", "guest-set-user-password", "guest-set-vcpus", "guest-set-memory-blocks",
+	"guest-ssh-add-authorized-keys", "guest-ssh-remove-authorized-keys",
+}
+
+// startQGA starts qemu-ga listening on a unix socket and returns the
+// socket's path.
+func startQGA(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("QEMU_GA_BIN")
+	if bin == "" {
+		bin = "qemu-ga"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		if path, err = exec.LookPath("/usr/sbin/" + bin); err != nil {
+			if os.Getenv("QMP_TEST_QEMU") == "required" {
+				t.Fatalf("qemu-ga not found (set QEMU_GA_BIN or install qemu-guest-agent)")
+			}
+			t.Skip("qemu-ga not found (set QEMU_GA_BIN or install qemu-guest-agent)")
+		}
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "qga.sock")
+	cmd := exec.Command(path, "-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid"),
+		"-b", strings.Join(agentBlocked, ","))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Ready once the socket accepts.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			return sock
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("qemu-ga did not listen on %s: %v; stderr: %s", sock, err, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a socket that appears; no signal exists
+	}
+}
+
+func TestQEMUAgent(t *testing.T) {
+	t.Parallel()
+	sock := startQGA(t)
+	ctx := ctxT(t, 30*time.Second)
+	a, err := qmp.DialAgent(ctx, "unix", sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	if err := a.GuestPing(ctx); err != nil {
+		t.Fatalf("GuestPing: %v", err)
+	}
+	info, err := a.GuestInfo(ctx)
+	if err != nil {
+		t.Fatalf("GuestInfo: %v", err)
+	}
+	if !info.Enabled("guest-ping") || info.Enabled("guest-shutdown") || info.Version == "" {
+		t.Errorf("GuestInfo = version %q, ping enabled %v, shutdown enabled %v; want ping on, shutdown blocked",
+			info.Version, info.Enabled("guest-ping"), info.Enabled("guest-shutdown"))
+	}
+	t.Logf("qemu-ga %s: %d commands", info.Version, len(info.SupportedCommands))
+
+	host, _ := os.Hostname()
+	if name, err := a.GuestGetHostName(ctx); err != nil || name != host {
+		t.Errorf("GuestGetHostName = %q, %v; want this host's %q", name, err, host)
+	}
+	if os, err := a.GuestGetOSInfo(ctx); err != nil || os.KernelRelease == "" {
+		t.Errorf("GuestGetOSInfo = %+v, %v; want the kernel release", os, err)
+	}
+	if now, err := a.GuestGetTime(ctx); err != nil || time.Since(now).Abs() > time.Minute {
+		t.Errorf("GuestGetTime = %v, %v; want about now", now, err)
+	}
+	if _, err := a.GuestGetTimezone(ctx); err != nil {
+		t.Errorf("GuestGetTimezone: %v", err)
+	}
+	ifs, err := a.GuestNetworkGetInterfaces(ctx)
+	lo := false
+	for _, i := range ifs {
+		lo = lo || i.Name == "lo"
+	}
+	if err != nil || !lo {
+		t.Errorf("GuestNetworkGetInterfaces = %+v, %v; want lo among them", ifs, err)
+	}
+	if _, err := a.GuestGetFSInfo(ctx); err != nil {
+		t.Errorf("GuestGetFSInfo: %v", err)
+	}
+	if st, err := a.GuestFSFreezeStatus(ctx); err != nil || st != "thawed" {
+		t.Errorf("GuestFSFreezeStatus = %q, %v; want thawed", st, err)
+	}
+
+	// A harmless program, its output and exit code.
+	st, err := a.ExecWait(ctx, qmp.GuestExecArgs{Path: "/bin/sh", Arg: []string{"-c", "echo out; echo err >&2; exit 3"}})
+	if err != nil || !st.Exited || st.ExitCode == nil || *st.ExitCode != 3 || string(st.OutData) != "out\n" || string(st.ErrData) != "err\n" {
+		t.Errorf("ExecWait = %+v, %v; want exit 3 with out and err", st, err)
+	}
+	st, err = a.ExecWait(ctx, qmp.GuestExecArgs{Path: "/bin/cat", InputData: []byte("in")})
+	if err != nil || string(st.OutData) != "in" {
+		t.Errorf("ExecWait(cat) with input = %+v, %v; want its input back", st, err)
+	}
+
+	// A file written, then read back, larger than one chunk.
+	file := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 100000) // 1.6 MB
+	if err := a.WriteFile(ctx, file, data); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	if got, err := a.ReadFile(ctx, file, 0); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadFile = %d bytes, %v; want the %d written", len(got), err, len(data))
+	}
+	if _, err := a.ReadFile(ctx, file, 1000); err == nil {
+		t.Error("ReadFile past its bound succeeded")
+	}
+
+	// A blocked command is the agent's refusal, and the connection goes on.
+	var ge *qmp.GenericError
+	if err := a.GuestShutdown(ctx, "powerdown"); !errors.As(err, &ge) {
+		t.Errorf("GuestShutdown blocked = %v, want the agent's error", err)
+	}
+	if err := a.GuestPing(ctx); err != nil {
+		t.Errorf("GuestPing after a refusal: %v", err)
+	}
+}
+
+// A client that wrote commands and left without reading their replies
+// leaves them in qemu-ga's output; the next client discards them.
+func TestQEMUAgentStaleOutput(t *testing.T) {
+	t.Parallel()
+	sock := startQGA(t)
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(`{"execute":"guest-info"}{"execute":"guest-get-osinfo"}{"execute":"guest-get-host-name"}`))
+	c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	a, err := qmp.DialAgent(ctx, "unix", sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	host, _ := os.Hostname()
+	for i := 0; i < 3; i++ {
+		if name, err := a.GuestGetHostName(ctx); err != nil || name != host {
+			t.Fatalf("GuestGetHostName = %q, %v; want %q", name, err, host)
+		}
+	}
+}
+
+// A real QEMU's agent channel with no guest behind it accepts the
+// connection and never answers: the connect ends with
+// ErrAgentUnresponsive within its bound, and leaves nothing running.
+func TestQEMUAgentAbsent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "qga.sock")
+	qemutest.Require(t, qemutest.Config{Machine: "pc", Paused: true, ExtraArgs: []string{
+		"-device", "virtio-serial-pci,id=vser0",
+		"-chardev", "socket,path=" + sock + ",server=on,wait=off,id=qga0",
+		"-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+	}})
+	ctx := ctxT(t, 30*time.Second)
+	start := time.Now()
+	_, err := qmp.DialAgent(ctx, "unix", sock, &qmp.AgentOptions{SyncTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, qmp.ErrAgentUnresponsive) {
+		t.Fatalf("DialAgent to a channel without an agent = %v, want ErrAgentUnresponsive", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("DialAgent took %v, want about its 500ms bound", took)
+	}
+}
