@@ -16,6 +16,24 @@ import (
 	qmp "github.com/0xef53/go-qmp/v2"
 )
 
+// readmeAgent is README's "The guest agent".
+func readmeAgent() error {
+	ctx := context.Background()
+	agent, err := qmp.DialAgent(ctx, "unix", "/run/vm1/qga.sock", nil)
+	if err != nil {
+		return err // errors.Is(err, qmp.ErrAgentUnresponsive): no agent answers in the guest
+	}
+	defer agent.Close()
+	st, err := agent.ExecWait(ctx, qmp.GuestExecArgs{Path: "/bin/uname", Arg: []string{"-r"}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("exit %d: %s", *st.ExitCode, st.OutData)
+	return nil
+}
+
+var _ = readmeAgent
+
 // readmeTour is README's "A short tour".
 func readmeTour() error {
 	mon, err := qmp.NewMonitor("/run/vm/qmp.sock", 5*time.Second)
@@ -88,7 +106,7 @@ func TestReadmeSnippets(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(readme)
-	for _, section := range []string{"## A short tour"} {
+	for _, section := range []string{"## A short tour", "## The guest agent"} {
 		i := strings.Index(text, section+"\n")
 		if i < 0 {
 			t.Fatalf("README has no section %q", section)
