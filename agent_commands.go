@@ -6,6 +6,7 @@ package qmp
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -338,4 +339,116 @@ func (a *Agent) GuestShutdown(ctx context.Context, mode string) error {
 		return fmt.Errorf("qmp: guest-shutdown failed: %w", err)
 	}
 	return nil
+}
+
+// GuestFSTrim discards unused blocks of the guest's file systems
+// (guest-fstrim); minimum is the smallest free range to discard, in bytes
+// (0: every range). The agent's per-path result is returned undecoded.
+func (a *Agent) GuestFSTrim(ctx context.Context, minimum int64) (json.RawMessage, error) {
+	args := struct {
+		Minimum int64 `json:"minimum,omitempty"`
+	}{minimum}
+	return agentCall[json.RawMessage](ctx, a, "guest-fstrim", &args)
+}
+
+// GuestSetUserPassword sets a guest user's password
+// (guest-set-user-password); crypted says password is already crypt(3)
+// encrypted. The password is sent base64-encoded, as the agent wants, and
+// never logged.
+func (a *Agent) GuestSetUserPassword(ctx context.Context, user, password string, crypted bool) error {
+	args := struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Crypted  bool   `json:"crypted"`
+	}{user, base64.StdEncoding.EncodeToString([]byte(password)), crypted}
+	return agentDo(ctx, a, "guest-set-user-password", &args)
+}
+
+// GuestSuspend suspends the guest (guest-suspend-disk, -ram or -hybrid,
+// by mode "disk", "ram" or "hybrid"). As with GuestShutdown, the agent
+// does not answer on success: it returns nil once NoReplyWait has passed
+// without a refusal.
+func (a *Agent) GuestSuspend(ctx context.Context, mode string) error {
+	switch mode {
+	case "disk", "ram", "hybrid":
+	default:
+		return &CommandError{Reason: fmt.Sprintf("suspend mode %q is not disk, ram or hybrid", mode)}
+	}
+	name := "guest-suspend-" + mode
+	if err := a.run(ctx, Command{Name: name}, nil, true); err != nil {
+		return fmt.Errorf("qmp: %s failed: %w", name, err)
+	}
+	return nil
+}
+
+// GuestLogicalProcessor is one vCPU in guest-get-vcpus' reply.
+type GuestLogicalProcessor struct {
+	LogicalID  int64 `json:"logical-id"`
+	Online     bool  `json:"online"`
+	CanOffline *bool `json:"can-offline,omitempty"`
+}
+
+// GuestGetVCPUs lists the guest's vCPUs and whether they are online
+// (guest-get-vcpus).
+func (a *Agent) GuestGetVCPUs(ctx context.Context) ([]GuestLogicalProcessor, error) {
+	return agentCall[[]GuestLogicalProcessor](ctx, a, "guest-get-vcpus", nil)
+}
+
+// GuestMemoryBlock is one memory block in guest-get-memory-blocks' reply.
+type GuestMemoryBlock struct {
+	PhysIndex  uint64 `json:"phys-index"`
+	Online     bool   `json:"online"`
+	CanOffline *bool  `json:"can-offline,omitempty"`
+}
+
+// GuestGetMemoryBlocks lists the guest's memory blocks
+// (guest-get-memory-blocks).
+func (a *Agent) GuestGetMemoryBlocks(ctx context.Context) ([]GuestMemoryBlock, error) {
+	return agentCall[[]GuestMemoryBlock](ctx, a, "guest-get-memory-blocks", nil)
+}
+
+// GuestDiskInfo is one disk in guest-get-disks' reply (QEMU 5.2 and
+// later); the bus address and SMART data are left undecoded in Address.
+type GuestDiskInfo struct {
+	Name         string          `json:"name"`
+	Partition    bool            `json:"partition"`
+	Dependencies []string        `json:"dependencies,omitempty"`
+	Alias        string          `json:"alias,omitempty"`
+	Address      json.RawMessage `json:"address,omitempty"`
+}
+
+// GuestGetDisks lists the guest's disks and partitions (guest-get-disks).
+func (a *Agent) GuestGetDisks(ctx context.Context) ([]GuestDiskInfo, error) {
+	return agentCall[[]GuestDiskInfo](ctx, a, "guest-get-disks", nil)
+}
+
+// GuestSSHGetAuthorizedKeys returns a guest user's authorized SSH keys
+// (guest-ssh-get-authorized-keys, QEMU 5.2 and later).
+func (a *Agent) GuestSSHGetAuthorizedKeys(ctx context.Context, user string) ([]string, error) {
+	r, err := agentCall[struct {
+		Keys []string `json:"keys"`
+	}](ctx, a, "guest-ssh-get-authorized-keys", map[string]string{"username": user})
+	return r.Keys, err
+}
+
+// GuestSSHAddAuthorizedKeys adds SSH keys to a guest user's authorized
+// keys, replacing them all when reset is set
+// (guest-ssh-add-authorized-keys).
+func (a *Agent) GuestSSHAddAuthorizedKeys(ctx context.Context, user string, keys []string, reset bool) error {
+	args := struct {
+		Username string   `json:"username"`
+		Keys     []string `json:"keys"`
+		Reset    bool     `json:"reset,omitempty"`
+	}{user, keys, reset}
+	return agentDo(ctx, a, "guest-ssh-add-authorized-keys", &args)
+}
+
+// GuestSSHRemoveAuthorizedKeys removes SSH keys from a guest user's
+// authorized keys (guest-ssh-remove-authorized-keys).
+func (a *Agent) GuestSSHRemoveAuthorizedKeys(ctx context.Context, user string, keys []string) error {
+	args := struct {
+		Username string   `json:"username"`
+		Keys     []string `json:"keys"`
+	}{user, keys}
+	return agentDo(ctx, a, "guest-ssh-remove-authorized-keys", &args)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -305,4 +306,144 @@ func FuzzAgentResync(f *testing.F) {
 		a.Close()
 		<-done
 	})
+}
+
+// WithFrozenFS thaws whatever happens: fn failing, ctx ending inside fn,
+// the freeze failing; a failed thaw is reported beside fn's error.
+func TestAgentWithFrozenFSAlwaysThaws(t *testing.T) {
+	f := newFakeAgent(t)
+	var mu sync.Mutex
+	var calls []string
+	record := func(name, reply string) func(*bufio.Writer, json.RawMessage) bool {
+		return func(w *bufio.Writer, args json.RawMessage) bool {
+			mu.Lock()
+			calls = append(calls, name+string(args))
+			mu.Unlock()
+			w.WriteString(reply + "\n")
+			return true
+		}
+	}
+	f.handle("guest-fsfreeze-freeze", record("freeze", `{"return": 2}`))
+	f.handle("guest-fsfreeze-freeze-list", record("freeze-list", `{"return": 1}`))
+	f.handle("guest-fsfreeze-thaw", record("thaw", `{"return": 2}`))
+	a := dialAgent(t, f, nil)
+	took := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		c := calls
+		calls = nil
+		return c
+	}
+
+	boom := errors.New("boom")
+	err := a.WithFrozenFS(ctxT(t, 10*time.Second), nil, func(context.Context) error { return boom })
+	if !errors.Is(err, boom) || !slicesEqual(took(), []string{"freeze", "thaw"}) {
+		t.Errorf("fn failing: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	err = a.WithFrozenFS(ctx, []string{"/data"}, func(ctx context.Context) error { cancel(); return ctx.Err() })
+	if !errors.Is(err, context.Canceled) || !slicesEqual(took(), []string{`freeze-list{"mountpoints":["/data"]}`, "thaw"}) {
+		t.Errorf("ctx ending inside fn: %v", err)
+	}
+
+	f.handle("guest-fsfreeze-freeze", record("freeze", `{"error": {"class": "GenericError", "desc": "failed to freeze /data"}}`))
+	f.handle("guest-fsfreeze-thaw", record("thaw", `{"error": {"class": "GenericError", "desc": "thaw failed"}}`))
+	ran := false
+	err = a.WithFrozenFS(ctxT(t, 10*time.Second), nil, func(context.Context) error { ran = true; return nil })
+	if ran || err == nil || !strings.Contains(err.Error(), "failed to freeze") || !strings.Contains(err.Error(), "may still be frozen") ||
+		!slicesEqual(took(), []string{"freeze", "thaw"}) {
+		t.Errorf("freeze and thaw failing: ran %v, %v", ran, err)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
+
+// An agent that restarts mid-command (the guest rebooted) never answers
+// it: the caller's ctx ends the wait, and the next command resynchronises
+// with the new agent.
+func TestAgentRebootMidCommand(t *testing.T) {
+	f := newFakeAgent(t)
+	f.handle("guest-get-users", func(*bufio.Writer, json.RawMessage) bool { return false }) // forgotten
+	a := dialAgent(t, f, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := a.GuestGetUsers(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GuestGetUsers the agent forgot = %v, want the ctx's deadline", err)
+	}
+	if err := a.GuestPing(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("GuestPing after the reboot = %v", err)
+	}
+}
+
+// A sync answered with another id (an earlier client's) is no answer.
+func TestAgentSyncIDNeverComesBack(t *testing.T) {
+	f := newFakeAgent(t)
+	f.handle("guest-sync-delimited", func(w *bufio.Writer, _ json.RawMessage) bool {
+		w.WriteString("\xff" + `{"return": 42}` + "\n")
+		return true
+	})
+	_, err := qmp.DialAgent(ctxT(t, 10*time.Second), "unix", f.path, &qmp.AgentOptions{SyncTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, qmp.ErrAgentUnresponsive) {
+		t.Fatalf("DialAgent answered with the wrong id = %v, want ErrAgentUnresponsive", err)
+	}
+}
+
+// The commands the real-agent tests block, against the fake: what they
+// send, and the no-reply ones.
+func TestAgentHostHarmingCommands(t *testing.T) {
+	f := newFakeAgent(t)
+	var mu sync.Mutex
+	got := map[string]string{}
+	for _, n := range []string{"guest-set-user-password", "guest-ssh-add-authorized-keys", "guest-ssh-remove-authorized-keys", "guest-suspend-ram"} {
+		n := n
+		f.handle(n, func(w *bufio.Writer, args json.RawMessage) bool {
+			mu.Lock()
+			got[n] = string(args)
+			mu.Unlock()
+			if n == "guest-suspend-ram" {
+				return false
+			}
+			w.WriteString(`{"return": {}}` + "\n")
+			return true
+		})
+	}
+	f.handle("guest-ssh-get-authorized-keys", func(w *bufio.Writer, _ json.RawMessage) bool {
+		w.WriteString(`{"return": {"keys": ["ssh-ed25519 AAAA k1"]}}` + "\n")
+		return true
+	})
+	a := dialAgent(t, f, &qmp.AgentOptions{NoReplyWait: 50 * time.Millisecond})
+	ctx := ctxT(t, 10*time.Second)
+	if err := a.GuestSetUserPassword(ctx, "root", "s3cret", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.GuestSSHAddAuthorizedKeys(ctx, "root", []string{"ssh-ed25519 AAAA k2"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.GuestSSHRemoveAuthorizedKeys(ctx, "root", []string{"ssh-ed25519 AAAA k1"}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := a.GuestSSHGetAuthorizedKeys(ctx, "root"); err != nil || len(keys) != 1 || keys[0] != "ssh-ed25519 AAAA k1" {
+		t.Errorf("GuestSSHGetAuthorizedKeys = %q, %v", keys, err)
+	}
+	if err := a.GuestSuspend(ctx, "ram"); err != nil {
+		t.Errorf("GuestSuspend(ram) = %v, want nil (no reply on success)", err)
+	}
+	if err := a.GuestSuspend(ctx, "s3"); !errors.Is(err, qmp.ErrInvalidCommand) {
+		t.Errorf("GuestSuspend(s3) = %v, want ErrInvalidCommand", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for n, want := range map[string]string{
+		"guest-set-user-password":          `{"username":"root","password":"czNjcmV0","crypted":false}`,
+		"guest-ssh-add-authorized-keys":    `{"username":"root","keys":["ssh-ed25519 AAAA k2"],"reset":true}`,
+		"guest-ssh-remove-authorized-keys": `{"username":"root","keys":["ssh-ed25519 AAAA k1"]}`,
+	} {
+		if got[n] != want {
+			t.Errorf("%s sent %s, want %s", n, got[n], want)
+		}
+	}
+	if _, ok := got["guest-suspend-ram"]; !ok {
+		t.Error("guest-suspend-ram was not sent")
+	}
 }

@@ -10,6 +10,7 @@ package qmp_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -146,6 +147,25 @@ func TestQEMUAgent(t *testing.T) {
 	}
 	if _, err := a.ReadFile(ctx, file, 1000); err == nil {
 		t.Error("ReadFile past its bound succeeded")
+	}
+
+	if info.Enabled("guest-get-vcpus") {
+		if cpus, err := a.GuestGetVCPUs(ctx); err != nil || len(cpus) == 0 {
+			t.Errorf("GuestGetVCPUs = %+v, %v; want this host's CPUs", cpus, err)
+		}
+	}
+	if info.Enabled("guest-get-disks") {
+		if _, err := a.GuestGetDisks(ctx); err != nil {
+			t.Errorf("GuestGetDisks: %v", err)
+		}
+	}
+	// Freezing is blocked here: WithFrozenFS does not run fn, tries the
+	// thaw anyway, and reports both refusals.
+	ran := false
+	err = a.WithFrozenFS(ctx, nil, func(context.Context) error { ran = true; return nil })
+	var cnf *qmp.CommandNotFound
+	if ran || !errors.As(err, &cnf) || !strings.Contains(err.Error(), "may still be frozen") {
+		t.Errorf("WithFrozenFS with freezing blocked: ran %v, %v", ran, err)
 	}
 
 	// A blocked command is the agent's refusal, and the connection goes on.
