@@ -4,9 +4,7 @@ package qmp_test
 
 // The guest agent against a real qemu-ga run on the host (no guest): it
 // acts on this machine, so every command that could harm it is blocked
-// (-b). $QEMU_GA_BIN names the binary (default qemu-ga, also looked up in
-// /usr/sbin); the tests skip without one, except with
-// QMP_TEST_QEMU=required.
+// (qemutest.RequireAgent).
 
 import (
 	"bytes"
@@ -14,7 +12,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,60 +21,9 @@ import (
 	"github.com/0xef53/go-qmp/v2/internal/qemutest"
 )
 
-// agentBlocked are the commands that would act on the host running the
-// tests.
-var agentBlocked = []string{
-	"guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid",
-	"guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw", "guest-fstrim",
-	"guest-set-time", "guest-set-user-password", "guest-set-vcpus", "guest-set-memory-blocks",
-	"guest-ssh-add-authorized-keys", "guest-ssh-remove-authorized-keys",
-}
-
-// startQGA starts qemu-ga listening on a unix socket and returns the
-// socket's path.
-func startQGA(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("QEMU_GA_BIN")
-	if bin == "" {
-		bin = "qemu-ga"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		if path, err = exec.LookPath("/usr/sbin/" + bin); err != nil {
-			if os.Getenv("QMP_TEST_QEMU") == "required" {
-				t.Fatalf("qemu-ga not found (set QEMU_GA_BIN or install qemu-guest-agent)")
-			}
-			t.Skip("qemu-ga not found (set QEMU_GA_BIN or install qemu-guest-agent)")
-		}
-	}
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "qga.sock")
-	cmd := exec.Command(path, "-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid"),
-		"-b", strings.Join(agentBlocked, ","))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Ready once the socket accepts.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-			return sock
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("qemu-ga did not listen on %s: %v; stderr: %s", sock, err, stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a socket that appears; no signal exists
-	}
-}
-
 func TestQEMUAgent(t *testing.T) {
 	t.Parallel()
-	sock := startQGA(t)
+	sock := qemutest.RequireAgent(t)
 	ctx := ctxT(t, 30*time.Second)
 	a, err := qmp.DialAgent(ctx, "unix", sock, nil)
 	if err != nil {
@@ -182,7 +128,7 @@ func TestQEMUAgent(t *testing.T) {
 // leaves them in qemu-ga's output; the next client discards them.
 func TestQEMUAgentStaleOutput(t *testing.T) {
 	t.Parallel()
-	sock := startQGA(t)
+	sock := qemutest.RequireAgent(t)
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)

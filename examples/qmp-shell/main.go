@@ -70,6 +70,7 @@ type options struct {
 	cmdTimeout  time.Duration
 	histFile    string
 	events      bool
+	agent       bool
 
 	interactive bool // set by run, not a flag
 }
@@ -98,6 +99,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&opt.timeout, "timeout", 5*time.Second, "how long connecting may take")
 	fs.DurationVar(&opt.cmdTimeout, "cmd-timeout", 0, "how long one command may take (0: no limit)")
 	fs.StringVar(&opt.histFile, "histfile", defaultHistFile(getenv), "history `file` of the interactive shell (\"\" for none)")
+	fs.BoolVar(&opt.agent, "N", false, "the socket is a guest agent's (qemu-ga): no negotiation, no events; synchronises on connect")
 	fs.BoolVar(&opt.events, "events", true, "show events as they arrive (interactive) or before each reply (scripts)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: qmp-shell [flags] SOCKET [COMMAND ...]\n"+
@@ -135,6 +137,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "qmp-shell: -since needs -follow")
 		return 2
 	}
+	if opt.agent && (opt.hmp || opt.follow) {
+		fmt.Fprintln(stderr, "qmp-shell: a guest agent (-N) has no human monitor (-H) and no events (-follow)")
+		return 2
+	}
 
 	// Scripts and -follow end on SIGINT and SIGTERM; the interactive shell
 	// handles SIGINT itself (it cancels the command running).
@@ -148,12 +154,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer stop()
 	}
 
-	mon, err := connect(ctx, network, addr, &opt)
-	if err != nil {
-		fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
-		return 1
+	s := &session{opt: &opt}
+	if opt.agent {
+		agent, err := connectAgent(ctx, network, addr, &opt)
+		if err != nil {
+			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+			return 1
+		}
+		defer agent.Close()
+		s.c = agent
+	} else {
+		mon, err := connect(ctx, network, addr, &opt)
+		if err != nil {
+			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+			return 1
+		}
+		defer mon.Close()
+		s.c, s.mon = mon, mon
 	}
-	defer mon.Close()
+	mon := s.mon
 
 	if opt.follow {
 		ready := func() {
@@ -167,7 +186,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 
-	s := &session{mon: mon, opt: &opt}
 	if opt.logFile != "" {
 		f, err := os.OpenFile(opt.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -194,7 +212,12 @@ func interactiveMain(ctx context.Context, s *session, in, out *os.File, addr str
 	ed := newEditor(in, out)
 	ed.width = func() int { return termWidth(int(out.Fd())) }
 	s.out, s.errOut = ed, ed
-	comp := loadCompletion(ctx, s.mon, s.opt.hmp)
+	var comp *completer
+	if agent, ok := s.c.(*qmp.Agent); ok {
+		comp = loadAgentCompletion(ctx, agent)
+	} else {
+		comp = loadCompletion(ctx, s.mon, s.opt.hmp)
+	}
 	comp.inTrans = func() bool { return s.p.pending() >= 0 }
 	ed.complete = comp.complete
 
@@ -212,14 +235,17 @@ func interactiveMain(ctx context.Context, s *session, in, out *os.File, addr str
 		}
 	}
 
-	v := s.mon.Version()
-	mode := "QMP"
-	if s.opt.hmp {
-		mode = "HMP"
+	if s.mon != nil {
+		v := s.mon.Version()
+		mode := "QMP"
+		if s.opt.hmp {
+			mode = "HMP"
+		}
+		fmt.Fprintf(out, "Connected to QEMU %d.%d.%d (%s) at %s, %s mode.\n", v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro, v.Package, addr, mode)
+	} else {
+		fmt.Fprintf(out, "Connected to the guest agent at %s.\n", addr)
 	}
-	fmt.Fprintf(out, "Connected to QEMU %d.%d.%d (%s) at %s, %s mode.\n"+
-		"Tab completes, Up/Down recall history, Ctrl-C abandons a line or a running command, Ctrl-D exits.\n",
-		v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro, v.Package, addr, mode)
+	fmt.Fprintf(out, "Tab completes, Up/Down recall history, Ctrl-C abandons a line or a running command, Ctrl-D exits.\n")
 
 	interrupts := make(chan os.Signal, 1)
 	signal.Notify(interrupts, os.Interrupt)
@@ -240,6 +266,29 @@ func connect(ctx context.Context, network, addr string, opt *options) (*qmp.Moni
 		return nil, err
 	}
 	return mon, nil
+}
+
+// connectAgent dials a guest agent and synchronises with it, bounded by
+// -timeout.
+func connectAgent(ctx context.Context, network, addr string, opt *options) (*qmp.Agent, error) {
+	ctx, cancel := context.WithTimeout(ctx, opt.timeout)
+	defer cancel()
+	return qmp.DialAgent(ctx, network, addr, &qmp.AgentOptions{SyncTimeout: opt.timeout})
+}
+
+// loadAgentCompletion completes the agent's enabled commands (guest-info).
+func loadAgentCompletion(ctx context.Context, agent *qmp.Agent) *completer {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := &completer{}
+	if info, err := agent.GuestInfo(ctx); err == nil {
+		for _, x := range info.SupportedCommands {
+			if x.Enabled {
+				c.commands = append(c.commands, x.Name)
+			}
+		}
+	}
+	return c
 }
 
 // loadCompletion fetches what completion needs; failures leave it empty.

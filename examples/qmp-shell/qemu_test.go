@@ -197,3 +197,19 @@ func TestQEMUFollow(t *testing.T) {
 		t.Fatalf("events %q, want STOP RESUME\nstdout:\n%s", types, stdout.String())
 	}
 }
+
+// -N talks to a guest agent: synchronised on connect, commands and their
+// replies as with QMP, the agent's refusal an error line and exit 1.
+func TestQEMUAgentShell(t *testing.T) {
+	sock := qemutest.RequireAgent(t)
+	host, _ := os.Hostname()
+	q := regexp.QuoteMeta
+	r := runBinary(t, "", "-N", "-json", sock, "guest-ping", "guest-get-host-name")
+	r.expectLines(t, 0, q(`{"return":{}}`), q(`{"return":{"host-name":"`+host+`"}}`))
+	r = runBinary(t, "", "-N", sock, "guest-shutdown")
+	r.expectLines(t, 1, `\{"error": \{"class": "CommandNotFound", "desc": ".*guest-shutdown.*"\}\}`)
+	r = runBinary(t, "", "-N", "-H", sock)
+	if r.code != 2 || !strings.Contains(r.stderr, "no human monitor") {
+		t.Errorf("-N -H: exit %d, stderr %q; want a usage error", r.code, r.stderr)
+	}
+}

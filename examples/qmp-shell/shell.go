@@ -36,9 +36,18 @@ func (p *plainPrinter) Print(s string) {
 	io.WriteString(p.w, s)
 }
 
-// session runs commands on one monitor.
+// conn is what a session sends commands over: a *qmp.Monitor, or a
+// *qmp.Agent with -N.
+type conn interface {
+	RunContext(ctx context.Context, cmd interface{}, res interface{}) error
+	Done() <-chan struct{}
+	Err() error
+}
+
+// session runs commands on one monitor, or one guest agent.
 type session struct {
-	mon    *qmp.Monitor
+	c      conn
+	mon    *qmp.Monitor // nil for a guest agent: no events, no HMP
 	opt    *options
 	out    printer // replies, events, -v echo
 	errOut printer // local errors (bad syntax, connection trouble)
@@ -183,6 +192,9 @@ func (s *session) showEvent(rec qmp.EventRecord) {
 // showPendingEvents prints the events that arrived since the last call
 // (scripted mode: events QEMU sent before a reply come before it).
 func (s *session) showPendingEvents() {
+	if s.mon == nil {
+		return
+	}
 	for _, rec := range s.mon.EventsAfter(s.lastSeq, qmp.EventFilter{}) {
 		s.showEvent(rec)
 		s.lastSeq = rec.Seq
@@ -231,7 +243,7 @@ func (s *session) send(ctx context.Context, cmd command) error {
 		defer cancel()
 	}
 	var ret json.RawMessage
-	err := s.mon.RunContext(ctx, cmd, &ret)
+	err := s.c.RunContext(ctx, cmd, &ret)
 	if !s.opt.interactive {
 		s.showPendingEvents()
 	}
@@ -454,12 +466,12 @@ func (s *session) interactive(ctx context.Context, ed *editor, term terminal, in
 			return 1
 		}
 		select {
-		case <-s.mon.Done():
+		case <-s.c.Done():
 			if s.quitOK {
 				return 0
 			}
 			if !s.endShown.Swap(true) {
-				s.errOut.Print(fmt.Sprintf("connection ended: %v\n", s.mon.Err()))
+				s.errOut.Print(fmt.Sprintf("connection ended: %v\n", s.c.Err()))
 			}
 			return 1
 		default:
@@ -470,6 +482,9 @@ func (s *session) interactive(ctx context.Context, ed *editor, term terminal, in
 // followEvents shows events as they arrive until ctx ends or the
 // connection does, saying so when the connection ends.
 func (s *session) followEvents(ctx context.Context) {
+	if s.mon == nil {
+		return // a guest agent sends no events
+	}
 	cur := s.mon.EventCursor()
 	for ctx.Err() == nil {
 		rec, err := s.mon.WaitEventAfter(ctx, cur, qmp.EventFilter{})
