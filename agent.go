@@ -229,6 +229,17 @@ type agentFilter struct {
 
 func (f *agentFilter) Read(p []byte) (int, error) {
 	if len(f.pending) > 0 {
+		if i := bytes.IndexByte(f.pending, 0xFF); i >= 0 {
+			// Another delimiter came in the same read: what is before it
+			// is framed first, then framing restarts after it.
+			if i == 0 {
+				f.pending = f.pending[1:]
+				return 0, errAgentDelimiter
+			}
+			n := copy(p, f.pending[:i])
+			f.pending = f.pending[n:]
+			return n, nil
+		}
 		n := copy(p, f.pending)
 		f.pending = f.pending[n:]
 		return n, nil
@@ -251,6 +262,9 @@ func (f *agentFilter) Read(p []byte) (int, error) {
 
 // takeTurn waits for this caller's turn on the wire, within ctx.
 func (a *Agent) takeTurn(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err // a caller that has given up sends nothing
+	}
 	select {
 	case a.turn <- struct{}{}:
 		return nil
@@ -330,9 +344,11 @@ func (a *Agent) drain() {
 // write writes msg whole, or gives up when ctx ends; a partial write
 // leaves the agent's parser mid-command, so the next command syncs.
 func (a *Agent) write(ctx context.Context, msg []byte) error {
-	stop := context.AfterFunc(ctx, func() { a.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { a.conn.SetWriteDeadline(time.Unix(1, 0)); close(fired) })
 	_, err := a.conn.Write(msg)
 	if !stop() {
+		<-fired // the deadline is set: reset it only after
 		a.conn.SetWriteDeadline(time.Time{})
 		a.needSync = true
 		if err != nil {

@@ -314,8 +314,8 @@ func (a *Agent) WriteFile(ctx context.Context, path string, data []byte) error {
 	}
 	for len(data) > 0 {
 		n, err := a.GuestFileWrite(ctx, h, data[:min(len(data), agentFileChunk)])
-		if err == nil && n <= 0 {
-			err = fmt.Errorf("qmp: guest-file-write of %s wrote nothing: %w", path, io.ErrShortWrite)
+		if err == nil && (n <= 0 || n > int64(min(len(data), agentFileChunk))) {
+			err = fmt.Errorf("qmp: guest-file-write of %s reported %d bytes written of %d sent: %w", path, n, min(len(data), agentFileChunk), io.ErrShortWrite)
 		}
 		if err != nil {
 			a.GuestFileClose(context.WithoutCancel(ctx), h)

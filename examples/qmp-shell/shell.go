@@ -64,6 +64,15 @@ type session struct {
 	endShown atomic.Bool
 }
 
+// conn returns what commands go over: c, or the monitor when only that
+// is set.
+func (s *session) conn() conn {
+	if s.c == nil {
+		return s.mon
+	}
+	return s.c
+}
+
 // errConnection marks a failure of the connection (as opposed to QEMU
 // refusing a command): nothing more can be sent.
 type errConnection struct{ err error }
@@ -243,7 +252,7 @@ func (s *session) send(ctx context.Context, cmd command) error {
 		defer cancel()
 	}
 	var ret json.RawMessage
-	err := s.c.RunContext(ctx, cmd, &ret)
+	err := s.conn().RunContext(ctx, cmd, &ret)
 	if !s.opt.interactive {
 		s.showPendingEvents()
 	}
@@ -466,12 +475,12 @@ func (s *session) interactive(ctx context.Context, ed *editor, term terminal, in
 			return 1
 		}
 		select {
-		case <-s.c.Done():
+		case <-s.conn().Done():
 			if s.quitOK {
 				return 0
 			}
 			if !s.endShown.Swap(true) {
-				s.errOut.Print(fmt.Sprintf("connection ended: %v\n", s.c.Err()))
+				s.errOut.Print(fmt.Sprintf("connection ended: %v\n", s.conn().Err()))
 			}
 			return 1
 		default:
