@@ -386,18 +386,7 @@ func TestQEMUSchemaFeatureQueries(t *testing.T) {
 // members[].name.
 func TestQEMUSchemaEnumsWithoutValues(t *testing.T) {
 	t.Parallel()
-	bin, ok := qemutest.Binary()
-	if !ok {
-		qemutest.Require(t, qemutest.Config{}) // skips, or fails where QEMU is required
-	}
-	help, err := exec.Command(bin, "-help").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(help, []byte("\n-compat ")) {
-		t.Skip("this QEMU has no -compat option (added in 6.0)")
-	}
-	_, m := qemuMonitor(t, qemutest.Config{ExtraArgs: []string{"-compat", "deprecated-output=hide"}})
+	m := qemuHidingDeprecated(t)
 	ctx := ctxT(t, qemuWait)
 	var raw []struct {
 		MetaType string    `json:"meta-type"`
@@ -493,18 +482,7 @@ func TestQEMUPropsNotCheckedAgainstSchema(t *testing.T) {
 // refused for them.
 func TestQEMUHiddenDeprecatedNotRefused(t *testing.T) {
 	t.Parallel()
-	bin, ok := qemutest.Binary()
-	if !ok {
-		qemutest.Require(t, qemutest.Config{})
-	}
-	help, err := exec.Command(bin, "-help").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(help, []byte("\n-compat ")) {
-		t.Skip("this QEMU has no -compat option (added in 6.0)")
-	}
-	_, m := qemuMonitor(t, qemutest.Config{ExtraArgs: []string{"-compat", "deprecated-output=hide"}})
+	m := qemuHidingDeprecated(t)
 	ctx := ctxT(t, qemuWait)
 	s, err := m.Schema(ctx)
 	qemuOK(t, "Schema", err)
@@ -517,4 +495,23 @@ func TestQEMUHiddenDeprecatedNotRefused(t *testing.T) {
 	if errors.As(err, &ue) || !errors.As(err, &ge) {
 		t.Errorf("DriveBackup hidden from the schema = %v, want QEMU's own error (it runs the command)", err)
 	}
+}
+
+// qemuHidingDeprecated starts a QEMU with -compat deprecated-output=hide
+// and connects to it, or skips on a QEMU without -compat (added in 6.0).
+func qemuHidingDeprecated(t *testing.T) *qmp.Monitor {
+	t.Helper()
+	bin, ok := qemutest.Binary()
+	if !ok {
+		qemutest.Require(t, qemutest.Config{}) // skips, or fails where QEMU is required
+	}
+	help, err := exec.Command(bin, "-help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(help, []byte("\n-compat ")) {
+		t.Skip("this QEMU has no -compat option (added in 6.0)")
+	}
+	_, m := qemuMonitor(t, qemutest.Config{ExtraArgs: []string{"-compat", "deprecated-output=hide"}})
+	return m
 }
